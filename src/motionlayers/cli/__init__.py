@@ -1,0 +1,1 @@
+"""The ``motionlayers`` command: argument parsing only; the work happens in the library."""
