@@ -1,0 +1,70 @@
+"""Flow over a whole video: consecutive frame pairs through a backend, with a progress bar."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from motionlayers.errors import InputError
+from motionlayers.flow.backends import DEFAULT_BACKEND, FlowBackend, get_backend
+from motionlayers.flow.resize import resize_flow
+from motionlayers.io.frames import frame_count, iter_frames
+
+
+def iter_flows(
+    source: str | Path,
+    backend: str | FlowBackend = DEFAULT_BACKEND,
+    size: tuple[int, int] | None = None,
+    progress: bool = True,
+) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """Forward flow between consecutive frames of a video file or a folder of images.
+
+    Args:
+        source: a video file or a folder of images (see `motionlayers.io.iter_frames`).
+        backend: a backend name (see `available_backends`) or a `FlowBackend`.
+        size: ``(height, width)`` working size: frames are resized to it before the flow is
+            computed, and flow from files of another size is resized (vectors rescaled).
+        progress: show a tqdm bar on stderr.
+
+    Yields:
+        ``(stem, frame0, flow)`` for t = 0 .. T-2: the stem of frame t, frame t ``(H, W, 3)``
+        uint8 BGR at the working size, and the flow from frame t to frame t+1 ``(H, W, 2)``
+        float32, u first, in pixels of the working grid.
+
+    Raises:
+        InputError: at the call for an unknown backend or a missing, empty or unreadable source;
+            during iteration if the source has fewer than two frames or a frame is unreadable.
+    """
+    flow_backend = get_backend(backend)
+    frames = iter_frames(source, size)
+    count = frame_count(source)
+    total = count - 1 if count else None
+    return _pairs(Path(source), frames, flow_backend, total, progress)
+
+
+def _pairs(
+    source: Path,
+    frames: Iterator[tuple[str, np.ndarray]],
+    backend: FlowBackend,
+    total: int | None,
+    progress: bool,
+) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    with tqdm(total=total, desc=f"flow ({backend.name})", unit="pair", disable=not progress) as bar:
+        previous = next(frames, None)
+        pairs = 0
+        for stem, frame in frames:
+            assert previous is not None
+            stem0, frame0 = previous
+            flow = backend(frame0, frame, stem=stem0)
+            height, width = frame0.shape[:2]
+            if flow.shape[:2] != (height, width):
+                flow = resize_flow(flow, height, width)
+            yield stem0, frame0, flow
+            pairs += 1
+            bar.update()
+            previous = (stem, frame)
+    if pairs == 0:
+        raise InputError(source, "needs at least two frames to compute flow, found one")

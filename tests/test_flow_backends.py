@@ -1,0 +1,288 @@
+"""Flow backends, the registry, frame reading, iteration over videos and folders, resizing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from motionlayers.errors import InputError, ShapeError
+from motionlayers.flow import (
+    FlowBackend,
+    available_backends,
+    from_tensor,
+    get_backend,
+    iter_flows,
+    register_backend,
+    resize_flow,
+    to_tensor,
+)
+from motionlayers.io import iter_frames, list_frames, read_frames, write_flow
+
+SHIFT = (3, 2)  # (u, v) in pixels
+
+
+def texture(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A smooth random texture ``(H, W, 3)`` uint8 BGR that flow methods can track."""
+    noise = np.random.default_rng(seed).random((height, width, 3)).astype(np.float32)
+    smooth = cv2.GaussianBlur(noise, (0, 0), 2.0)
+    smooth = (smooth - smooth.min()) / (smooth.max() - smooth.min())
+    return (smooth * 255).astype(np.uint8)
+
+
+def shifted_pair(height: int = 96, width: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Two frames where everything moves by SHIFT: frame1[y + v, x + u] = frame0[y, x]."""
+    u, v = SHIFT
+    big = texture(height + 10, width + 10)
+    return big[5 : 5 + height, 5 : 5 + width], big[5 - v : 5 - v + height, 5 - u : 5 - u + width]
+
+
+def write_frames(folder: Path, count: int = 4, ext: str = ".png") -> list[np.ndarray]:
+    """Frames of a texture drifting by SHIFT per frame, named frame1, frame2, ..., frame10."""
+    folder.mkdir(parents=True, exist_ok=True)
+    u, v = SHIFT
+    big = texture(64 + 4 * count, 80 + 4 * count)
+    frames = []
+    for t in range(count):
+        y0, x0 = 3 * count - v * t, 3 * count - u * t
+        frame = np.ascontiguousarray(big[y0 : y0 + 64, x0 : x0 + 80])
+        cv2.imwrite(str(folder / f"frame{t + 1}{ext}"), frame)
+        frames.append(frame)
+    return frames
+
+
+def write_video(path: Path, frames: list[np.ndarray]) -> None:
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (width, height))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+
+
+# --- backends -----------------------------------------------------------------------------------
+
+
+def test_registry_names_and_unknown():
+    assert {"dis-medium", "dis-fast", "farneback", "precomputed"} <= set(available_backends())
+    with pytest.raises(InputError, match="unknown flow backend 'raft'; valid: dis-fast, dis-med"):
+        get_backend("raft")
+    backend = get_backend("farneback")
+    assert get_backend(backend) is backend
+    with pytest.raises(InputError, match="bad options"):
+        get_backend("dis-fast", nonsense=1)
+
+
+def test_register_backend():
+    class Zero(FlowBackend):
+        name = "zero"
+
+        def compute(self, gray0, gray1):
+            return np.zeros((*gray0.shape, 2))
+
+    register_backend("zero-test", Zero)
+    try:
+        flow = get_backend("zero-test")(*shifted_pair())
+        assert flow.dtype == np.float32 and flow.shape == (96, 128, 2) and not flow.any()
+    finally:
+        from motionlayers.flow import BACKENDS
+
+        BACKENDS.pop("zero-test")
+
+
+@pytest.mark.parametrize(
+    "name, atol", [("dis-medium", 0.05), ("dis-fast", 0.25), ("farneback", 0.05)]
+)
+def test_backend_recovers_translation(name, atol):
+    frame0, frame1 = shifted_pair()
+    original = frame0.copy()
+    flow = get_backend(name)(frame0, frame1)
+    assert flow.shape == (96, 128, 2) and flow.dtype == np.float32
+    inner = flow[16:-16, 16:-16].reshape(-1, 2)
+    np.testing.assert_allclose(np.median(inner, axis=0), SHIFT, atol=atol)
+    np.testing.assert_array_equal(frame0, original)
+
+
+def test_grey_and_bgr_give_the_same_flow():
+    frame0, frame1 = shifted_pair()
+    backend = get_backend("dis-fast")
+    gray0 = cv2.cvtColor(frame0, cv2.COLOR_BGR2GRAY)
+    gray1 = cv2.cvtColor(frame1, cv2.COLOR_BGR2GRAY)
+    np.testing.assert_array_equal(backend(frame0, frame1), backend(gray0, gray1[:, :, None]))
+
+
+def test_backend_bad_frames():
+    frame0, frame1 = shifted_pair()
+    backend = get_backend("dis-fast")
+    with pytest.raises(ShapeError, match="differ in size"):
+        backend(frame0, frame1[:-1])
+    with pytest.raises(InputError, match="uint8"):
+        backend(frame0.astype(np.float32), frame1)
+    with pytest.raises(ShapeError, match=r"\(H, W, 3\)"):
+        backend(frame0[:, :, :2], frame1[:, :, :2])
+
+
+def test_precomputed_backend(tmp_path):
+    flow = np.random.default_rng(0).normal(size=(6, 8, 2)).astype(np.float32)
+    write_flow(tmp_path / "a.flo", flow)
+    write_flow(tmp_path / "b.npy", flow * 2)
+    (tmp_path / "notes.txt").write_text("ignored")
+    frame = np.zeros((6, 8, 3), np.uint8)
+    backend = get_backend(f"precomputed:{tmp_path}")
+    np.testing.assert_array_equal(backend(frame, frame, stem="a"), flow)
+    np.testing.assert_array_equal(
+        get_backend("precomputed", folder=tmp_path)(frame, frame, "b"), flow * 2
+    )
+    with pytest.raises(InputError, match="no flow file for frame 'c'"):
+        backend(frame, frame, stem="c")
+    with pytest.raises(InputError, match="needs the stem"):
+        backend(frame, frame)
+    with pytest.raises(InputError, match="does not exist"):
+        get_backend("precomputed", folder=tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="holds no flow files"):
+        get_backend("precomputed", folder=tmp_path / "empty")
+
+
+# --- frames -------------------------------------------------------------------------------------
+
+
+def test_list_frames_natural_order(tmp_path):
+    for name in ["frame10.png", "frame2.jpg", "frame1.png", "notes.txt"]:
+        (tmp_path / name).write_bytes(b"")
+    assert [stem for stem, _ in list_frames(tmp_path)] == ["frame1", "frame2", "frame10"]
+    (tmp_path / "frame2.png").write_bytes(b"")
+    with pytest.raises(InputError, match="same stem"):
+        list_frames(tmp_path)
+
+
+def test_folder_and_video_frames(tmp_path):
+    frames = write_frames(tmp_path / "frames", count=3)
+    stems, array = read_frames(tmp_path / "frames")
+    assert stems == ["frame1", "frame2", "frame3"]
+    np.testing.assert_array_equal(array, np.stack(frames))
+    write_video(tmp_path / "clip.avi", frames)
+    stems, array = read_frames(tmp_path / "clip.avi", size=(32, 40))
+    assert stems == ["00000", "00001", "00002"] and array.shape == (3, 32, 40, 3)
+
+
+def test_frames_errors(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        iter_frames(tmp_path / "missing.mp4")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="holds no image frames"):
+        iter_frames(tmp_path / "empty")
+    (tmp_path / "garbage.avi").write_bytes(b"garbage" * 10)
+    with pytest.raises(InputError, match="cannot be opened as a video"):
+        iter_frames(tmp_path / "garbage.avi")
+    writer = cv2.VideoWriter(
+        str(tmp_path / "empty.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (32, 24)
+    )
+    writer.release()
+    with pytest.raises(InputError, match="no frames"):
+        iter_frames(tmp_path / "empty.avi")
+    frames = write_frames(tmp_path / "bad")
+    with pytest.raises(InputError, match="single image"):
+        iter_frames(tmp_path / "bad" / "frame1.png")
+    (tmp_path / "bad" / "frame3.png").write_bytes(b"not a png")
+    with pytest.raises(InputError, match="frame3.png: cannot decode image"):
+        list(iter_frames(tmp_path / "bad"))
+    cv2.imwrite(str(tmp_path / "bad" / "frame3.png"), frames[0][:10])
+    with pytest.raises(InputError, match="differs from the first frame"):
+        list(iter_frames(tmp_path / "bad"))
+
+
+# --- iteration ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["folder", "video"])
+def test_iter_flows(tmp_path, kind):
+    frames = write_frames(tmp_path / "frames", count=4)
+    source = tmp_path / "frames"
+    if kind == "video":
+        source = tmp_path / "clip.avi"
+        write_video(source, frames)
+    items = list(iter_flows(source, progress=False))
+    stems = ["frame1", "frame2", "frame3"] if kind == "folder" else ["00000", "00001", "00002"]
+    assert [stem for stem, _, _ in items] == stems
+    for _, frame0, flow in items:
+        assert frame0.shape == (64, 80, 3) and flow.shape == (64, 80, 2)
+        assert flow.dtype == np.float32
+        np.testing.assert_allclose(
+            np.median(flow[12:-12, 12:-12].reshape(-1, 2), 0), SHIFT, atol=0.25
+        )
+
+
+def test_iter_flows_working_size_and_precomputed(tmp_path):
+    write_frames(tmp_path / "frames", count=3)
+    items = list(iter_flows(tmp_path / "frames", "dis-fast", size=(32, 40), progress=False))
+    assert all(f.shape == (32, 40, 2) for _, _, f in items)
+    # Precomputed flow at full size is brought to the working size, vectors rescaled.
+    (tmp_path / "flows").mkdir()
+    for stem in ["frame1", "frame2"]:
+        write_flow(tmp_path / "flows" / f"{stem}.flo", np.full((64, 80, 2), 4.0, np.float32))
+    backend = get_backend("precomputed", folder=tmp_path / "flows")
+    items = list(iter_flows(tmp_path / "frames", backend, size=(32, 40), progress=False))
+    assert len(items) == 2
+    np.testing.assert_allclose(items[0][2], 2.0)
+
+
+def test_iter_flows_errors(tmp_path):
+    write_frames(tmp_path / "one", count=1)
+    with pytest.raises(InputError, match="unknown flow backend"):
+        iter_flows(tmp_path / "one", backend="nope")
+    with pytest.raises(InputError, match="does not exist"):
+        iter_flows(tmp_path / "missing")
+    with pytest.raises(InputError, match="at least two frames"):
+        list(iter_flows(tmp_path / "one", progress=False))
+
+
+# --- resizing and layout ------------------------------------------------------------------------
+
+
+def test_resize_flow_scales_vectors():
+    flow = np.zeros((10, 20, 2), np.float32)
+    flow[..., 0], flow[..., 1] = 1.0, 2.0
+    resized = resize_flow(flow, 20, 10)
+    assert resized.shape == (20, 10, 2) and resized.dtype == np.float32
+    np.testing.assert_allclose(resized[..., 0], 0.5)
+    np.testing.assert_allclose(resized[..., 1], 4.0)
+    assert (flow[..., 0] == 1).all()  # input untouched
+
+
+def test_resize_flow_numpy_matches_torch_and_keeps_a_linear_field():
+    rng = np.random.default_rng(0)
+    flow = rng.normal(size=(12, 16, 2)).astype(np.float32)
+    batch = torch.from_numpy(np.stack([flow, 2 * flow])).permute(0, 3, 1, 2)
+    resized = resize_flow(batch, 7, 25)
+    assert resized.shape == (2, 2, 7, 25)
+    np.testing.assert_allclose(from_tensor(resized[:1]), resize_flow(flow, 7, 25), atol=1e-6)
+    np.testing.assert_allclose(resized[1], 2 * resized[0], atol=1e-5)
+    # A flow that grows linearly with x (pixel centres): u = x. Doubling the grid keeps u = x'.
+    xs = np.arange(8, dtype=np.float32)
+    linear = np.stack([np.tile(xs, (4, 1)), np.zeros((4, 8), np.float32)], axis=2)
+    doubled = resize_flow(linear, 8, 16)
+    inner = doubled[:, 1:-1, 0]  # bilinear clamps at the borders
+    np.testing.assert_allclose(inner, np.tile(np.arange(1, 15) - 0.5, (8, 1)), atol=1e-5)
+
+
+def test_resize_flow_bad_shapes():
+    with pytest.raises(ShapeError):
+        resize_flow(np.zeros((4, 5, 3), np.float32), 2, 2)
+    with pytest.raises(ShapeError):
+        resize_flow(torch.zeros(1, 3, 4, 5), 2, 2)
+    with pytest.raises(ShapeError):
+        resize_flow(np.zeros((4, 5, 2), np.float32), 0, 2)
+
+
+def test_tensor_layout_round_trip():
+    flow = np.random.default_rng(0).normal(size=(5, 7, 2)).astype(np.float32)
+    tensor = to_tensor(flow)
+    assert tensor.shape == (1, 2, 5, 7) and tensor.dtype == torch.float32
+    np.testing.assert_array_equal(tensor[0, 0].numpy(), flow[..., 0])  # channel 0 = u
+    np.testing.assert_array_equal(from_tensor(tensor), flow)
+    np.testing.assert_array_equal(from_tensor(tensor[0]), flow)
+    with pytest.raises(ShapeError):
+        from_tensor(torch.zeros(2, 2, 5, 7))
