@@ -11,7 +11,9 @@ from motionlayers.motion.models import SPATIAL_EXPONENTS, MotionModel
 
 
 def normalized_coordinates(
-    height: int, width: int, dtype: torch.dtype = torch.float32,
+    height: int,
+    width: int,
+    dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Normalised pixel-centre coordinates ``(x, y)``, each ``(H, W)``, in (-1, 1)."""
@@ -60,7 +62,7 @@ def bspline_basis(t: torch.Tensor, count: int) -> torch.Tensor:
     last_span = int(torch.nonzero(right > left).max())
     basis[..., last_span] = torch.where(t >= 1.0, torch.ones_like(t), basis[..., last_span])
     for d in range(1, degree + 1):
-        k0, kd, k1, kd1 = knots[:-d - 1], knots[d:-1], knots[1:-d], knots[d + 1:]
+        k0, kd, k1, kd1 = knots[: -d - 1], knots[d:-1], knots[1:-d], knots[d + 1 :]
         a = _safe_ratio(tt - k0, kd - k0)
         b = _safe_ratio(kd1 - tt, kd1 - k1)
         basis = a * basis[..., :-1] + b * basis[..., 1:]
@@ -82,8 +84,13 @@ def temporal_basis(model: MotionModel, t: torch.Tensor, frames: int | None = Non
     return bspline_basis(t, model.temporal_size(frames))
 
 
-def basis(model: MotionModel, x: torch.Tensor, y: torch.Tensor,
-          t: torch.Tensor | None = None, frames: int | None = None) -> torch.Tensor:
+def basis(
+    model: MotionModel,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    t: torch.Tensor | None = None,
+    frames: int | None = None,
+) -> torch.Tensor:
     """Full basis ``(..., J)`` (temporal-major) at points ``x, y[, t]`` of shape ``(...)``."""
     spatial = spatial_basis(model, x, y)
     if not model.is_temporal:

@@ -20,7 +20,9 @@ DISTANCES = ("l1", "l2", "squared", "huber")
 
 def check_distance(distance: str) -> str:
     if distance not in DISTANCES:
-        raise InputError("distance", f"unknown distance {distance!r}; valid: {', '.join(DISTANCES)}")
+        raise InputError(
+            "distance", f"unknown distance {distance!r}; valid: {', '.join(DISTANCES)}"
+        )
     return distance
 
 
@@ -43,19 +45,27 @@ def distance_map(
 
 
 def irls_weights(
-    residual: torch.Tensor, distance: str, dim: int, eps: float, huber_delta: float = 1.0
+    residual: torch.Tensor,
+    distance: str,
+    dim: int,
+    eps: float,
+    huber_delta: float = 1.0,
+    inplace: bool = False,
 ) -> torch.Tensor:
     """Reweighting factors of one IRLS step (to multiply the support weights).
 
     ``l1`` is separable: one factor per component (same shape as ``residual``), ``1 / |r_c|``.
     ``l2`` and ``huber`` act on the vector norm: one factor per site, shape kept with size 1 on
-    ``dim``. ``eps`` (pixels) bounds the factors so that exactly fitted sites stay finite.
+    ``dim``. ``squared`` gives ones. ``eps`` (pixels) bounds the factors so that exactly fitted
+    sites stay finite. ``inplace=True`` reuses ``residual``'s memory (the fitting hot path).
     """
     if distance == "l1":
-        return 1.0 / residual.abs().clamp_min(eps)
-    norm = residual.square().sum(dim, keepdim=True).sqrt()
+        magnitude = residual.abs_() if inplace else residual.abs()
+        return magnitude.clamp_min_(eps).reciprocal_()
+    norm = residual.square_() if inplace else residual.square()
+    norm = norm.sum(dim, keepdim=True).sqrt_().clamp_min_(eps)
     if distance == "l2":
-        return 1.0 / norm.clamp_min(eps)
+        return norm.reciprocal_()
     if distance == "huber":
-        return (huber_delta / norm.clamp_min(eps)).clamp_max(1.0)
+        return norm.reciprocal_().mul_(huber_delta).clamp_max_(1.0)
     return torch.ones_like(norm)

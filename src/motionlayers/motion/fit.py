@@ -46,8 +46,14 @@ class _Design:
     mapping: torch.Tensor | None  # (2 J, P) free parameters -> vec(theta), None for identity
 
 
-def _design(model: MotionModel, frames: int, height: int, width: int,
-            dtype: torch.dtype, device: torch.device) -> _Design:
+def _design(
+    model: MotionModel,
+    frames: int,
+    height: int,
+    width: int,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> _Design:
     exponents = SPATIAL_EXPONENTS[model.spatial]
     x, y = normalized_coordinates(height, width, dtype, device)
     x, y = x.reshape(-1), y.reshape(-1)
@@ -71,28 +77,45 @@ def _design(model: MotionModel, frames: int, height: int, width: int,
 def _as_volume(flow: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Validate inputs; return flow ``(B, 2, T, N)`` and weights ``(B, K, T, N)``."""
     if flow.ndim not in (4, 5) or flow.shape[1] != 2:
-        raise ShapeError(f"fit: flow must be (B, 2, H, W) or (B, 2, T, H, W), "
-                         f"got {tuple(flow.shape)}")
-    if weights.ndim != flow.ndim or weights.shape[0] != flow.shape[0] \
-            or weights.shape[2:] != flow.shape[2:]:
-        raise ShapeError(f"fit: weights must be (B, K, {'T, ' if flow.ndim == 5 else ''}H, W) "
-                         f"matching flow {tuple(flow.shape)}, got {tuple(weights.shape)}")
-    check_finite(flow, "fit: flow")
-    check_finite(weights, "fit: weights")
-    if bool((weights < 0).any()):
+        raise ShapeError(
+            f"fit: flow must be (B, 2, H, W) or (B, 2, T, H, W), got {tuple(flow.shape)}"
+        )
+    if (
+        weights.ndim != flow.ndim
+        or weights.shape[0] != flow.shape[0]
+        or weights.shape[2:] != flow.shape[2:]
+    ):
+        raise ShapeError(
+            f"fit: weights must be (B, K, {'T, ' if flow.ndim == 5 else ''}H, W) "
+            f"matching flow {tuple(flow.shape)}, got {tuple(weights.shape)}"
+        )
+    # One cheap reduction each; the detailed (slower) checks only run when something is off.
+    if not bool(torch.isfinite(flow.sum())):
+        check_finite(flow, "fit: flow")
+    if not bool(torch.isfinite(weights.sum())):
+        check_finite(weights, "fit: weights")
+    if weights.numel() and float(weights.min()) < 0:
         raise InputError("fit: weights", "must be non-negative")
     if flow.ndim == 4:
         flow, weights = flow.unsqueeze(2), weights.unsqueeze(2)
     return flow.flatten(3), weights.flatten(3)
 
 
+def _flow_products(design: _Design, flow: torch.Tensor) -> torch.Tensor:
+    """``f_c(i) s(i)`` for every site: flow ``(B, 2, T, N)`` -> ``(B, 2, T, N, J_s)``.
+
+    Computed once per fit so that each right-hand side is a batched matrix product.
+    """
+    return flow.unsqueeze(-1) * design.spatial
+
+
 def _normal_equations(
-    design: _Design, flow: torch.Tensor, weights: torch.Tensor
+    design: _Design, flow_products: torch.Tensor, weights: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Weighted normal equations.
 
     Args:
-        flow: ``(B, 2, T, N)``.
+        flow_products: ``(B, 2, T, N, J_s)`` from `_flow_products`.
         weights: ``(B, K, C, T, N)`` with ``C = 1`` (shared by u and v) or ``C = 2``.
 
     Returns:
@@ -107,8 +130,11 @@ def _normal_equations(
     else:
         gram = torch.einsum("tl,tm,...tjk->...ljmk", temporal, temporal, spatial_gram)
         gram = gram.reshape(*gram.shape[:3], steps * js, steps * js)
-    weighted_flow = weights * flow.unsqueeze(1)  # (B, K, 2, T, N)
-    rhs = torch.einsum("tl,...tj->...lj", temporal, weighted_flow @ design.spatial)
+    # sum_i w_kci f_c(i) s(i): (B, 2, T, K, N) @ (B, 2, T, N, Js) -> (B, 2, T, K, Js)
+    batch, layers = weights.shape[:2]
+    per_component = weights.expand(batch, layers, 2, *weights.shape[3:]).permute(0, 2, 3, 1, 4)
+    spatial_rhs = per_component @ flow_products
+    rhs = torch.einsum("tl,bctkj->bkclj", temporal, spatial_rhs)
     return gram, rhs.flatten(-2)
 
 
@@ -124,8 +150,7 @@ def _solve(design: _Design, gram: torch.Tensor, rhs: torch.Tensor, ridge: float)
         gram64 = gram64.expand(*rhs.shape[:2], 2, size, size)
         solution = _jacobi_ridge_solve(gram64, rhs64, ridge)
         return solution.to(rhs.dtype)
-    joint = torch.zeros(*rhs.shape[:2], 2 * size, 2 * size, dtype=torch.float64,
-                        device=rhs.device)
+    joint = torch.zeros(*rhs.shape[:2], 2 * size, 2 * size, dtype=torch.float64, device=rhs.device)
     joint[..., :size, :size] = gram64[:, :, 0]
     joint[..., size:, size:] = gram64[:, :, -1]
     mapping = design.mapping
@@ -149,7 +174,7 @@ def _residual(design: _Design, flow: torch.Tensor, theta: torch.Tensor) -> torch
     """``f - theta c`` for every layer: flow ``(B, 2, T, N)``, theta ``(B, K, 2, J)`` ->
     ``(B, K, 2, T, N)``."""
     per_frame = theta_per_frame(theta, design.model, design.temporal)  # (B, K, 2, T, Js)
-    return flow.unsqueeze(1) - per_frame @ design.spatial.T
+    return (per_frame @ design.spatial.T).neg_().add_(flow.unsqueeze(1))
 
 
 def fit(
@@ -201,13 +226,15 @@ def fit(
         height, width = flow.shape[-2:]
         design = _design(spec, frames, height, width, flow_v.dtype, flow_v.device)
         support = weights_v.unsqueeze(2)  # (B, K, 1, T, N)
-        theta = _solve(design, *_normal_equations(design, flow_v, support), ridge)
+        products = _flow_products(design, flow_v)
+        theta = _solve(design, *_normal_equations(design, products, support), ridge)
         if distance != "squared":
             for _ in range(iterations):
                 residual = _residual(design, flow_v, theta)
-                factors = irls_weights(residual, distance, 2, eps, huber_delta)
-                update = _solve(design, *_normal_equations(design, flow_v, support * factors),
-                                ridge)
+                factors = irls_weights(residual, distance, 2, eps, huber_delta, inplace=True)
+                update = _solve(
+                    design, *_normal_equations(design, products, factors.mul_(support)), ridge
+                )
                 step = float((update - theta).abs().max()) if update.numel() else 0.0
                 theta = update
                 if step < tolerance:
@@ -218,8 +245,12 @@ def fit(
 
 
 def weighted_loss(
-    flow: torch.Tensor, weights: torch.Tensor, theta: torch.Tensor,
-    model: str | MotionModel = "quadratic12", distance: str = "l1", huber_delta: float = 1.0,
+    flow: torch.Tensor,
+    weights: torch.Tensor,
+    theta: torch.Tensor,
+    model: str | MotionModel = "quadratic12",
+    distance: str = "l1",
+    huber_delta: float = 1.0,
 ) -> torch.Tensor:
     """The fitting objective ``sum_i w_ik * distance(f_i, theta_k c(i))`` per layer.
 
@@ -246,8 +277,13 @@ def weighted_loss(
 
 
 def refine_lbfgs(
-    flow: torch.Tensor, weights: torch.Tensor, theta: torch.Tensor, model: MotionModel,
-    distance: str, steps: int, huber_delta: float = 1.0,
+    flow: torch.Tensor,
+    weights: torch.Tensor,
+    theta: torch.Tensor,
+    model: MotionModel,
+    distance: str,
+    steps: int,
+    huber_delta: float = 1.0,
 ) -> torch.Tensor:
     """Polish theta ``(B, K, 2, J)`` with L-BFGS (strong Wolfe) on `weighted_loss`; detached.
 

@@ -65,11 +65,15 @@ class MotionModel:
 
     def __post_init__(self) -> None:
         if self.spatial not in SPATIAL_EXPONENTS:
-            raise InputError("model", f"unknown spatial model {self.spatial!r}; "
-                             f"valid: {', '.join(SPATIAL_EXPONENTS)}")
+            raise InputError(
+                "model",
+                f"unknown spatial model {self.spatial!r}; valid: {', '.join(SPATIAL_EXPONENTS)}",
+            )
         if self.temporal not in TEMPORAL_KINDS:
-            raise InputError("model", f"unknown temporal model {self.temporal!r}; "
-                             f"valid: {', '.join(TEMPORAL_KINDS)}")
+            raise InputError(
+                "model",
+                f"unknown temporal model {self.temporal!r}; valid: {', '.join(TEMPORAL_KINDS)}",
+            )
         if self.nu < 1:
             raise InputError("model", f"spline spacing nu must be >= 1, got {self.nu}")
 
@@ -114,16 +118,23 @@ def parse_model(model: str | MotionModel) -> MotionModel:
         return model
     match = _SPEC.match(model.strip().lower())
     if match is None:
-        raise InputError("model", f"cannot parse motion model {model!r}; expected e.g. "
-                         "'affine', 'quadratic12', 'quadratic8+linear', 'quadratic12+spline3'")
+        raise InputError(
+            "model",
+            f"cannot parse motion model {model!r}; expected e.g. "
+            "'affine', 'quadratic12', 'quadratic8+linear', 'quadratic12+spline3'",
+        )
     temporal = match["temporal"] or "constant"
     nu = int(match["nu"]) if match["nu"] else 3
     return MotionModel(match["spatial"], temporal, nu)
 
 
 def param_map(
-    model: MotionModel, height: int, width: int, frames: int | None = None,
-    dtype: torch.dtype = torch.float64, device: torch.device | str | None = None,
+    model: MotionModel,
+    height: int,
+    width: int,
+    frames: int | None = None,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
 ) -> torch.Tensor | None:
     """Matrix ``M`` of shape ``(2 J, P)`` with ``vec(theta) = M @ params``, or None for identity.
 
@@ -150,7 +161,10 @@ def param_map(
 
 
 def params_to_theta(
-    params: torch.Tensor, model: str | MotionModel, height: int, width: int,
+    params: torch.Tensor,
+    model: str | MotionModel,
+    height: int,
+    width: int,
     frames: int | None = None,
 ) -> torch.Tensor:
     """Free parameters ``(..., P)`` -> theta ``(..., 2, J)`` (see `param_map`)."""
@@ -161,7 +175,10 @@ def params_to_theta(
 
 
 def theta_to_params(
-    theta: torch.Tensor, model: str | MotionModel, height: int, width: int,
+    theta: torch.Tensor,
+    model: str | MotionModel,
+    height: int,
+    width: int,
     frames: int | None = None,
 ) -> torch.Tensor:
     """Theta ``(..., 2, J)`` -> free parameters ``(..., P)``; inverse of `params_to_theta`.

@@ -16,7 +16,10 @@ from motionlayers.motion.models import MotionModel, parse_model
 
 
 def render(
-    theta: torch.Tensor, model: str | MotionModel, height: int, width: int,
+    theta: torch.Tensor,
+    model: str | MotionModel,
+    height: int,
+    width: int,
     frames: int | None = None,
 ) -> torch.Tensor:
     """Flow of each model on the pixel grid.
@@ -38,8 +41,9 @@ def render(
         raise ShapeError(f"render: model {spec} is temporal, pass frames=T")
     size = spec.basis_size(frames)
     if theta.ndim != 4 or theta.shape[2] != 2 or theta.shape[3] != size:
-        raise ShapeError(f"render: theta must be (B, K, 2, {size}) for {spec}, "
-                         f"got {tuple(theta.shape)}")
+        raise ShapeError(
+            f"render: theta must be (B, K, 2, {size}) for {spec}, got {tuple(theta.shape)}"
+        )
     x, y = normalized_coordinates(height, width, theta.dtype, theta.device)
     spatial = spatial_basis(spec, x, y).reshape(height * width, -1)  # (N, J_s)
     if not spec.is_temporal:
@@ -53,7 +57,9 @@ def render(
     return flow.reshape(*theta.shape[:3], frames, height, width)
 
 
-def theta_per_frame(theta: torch.Tensor, model: MotionModel, temporal: torch.Tensor) -> torch.Tensor:
+def theta_per_frame(
+    theta: torch.Tensor, model: MotionModel, temporal: torch.Tensor
+) -> torch.Tensor:
     """Spatial model at each frame: theta ``(..., 2, L * J_s)`` -> ``(..., 2, T, J_s)``.
 
     ``temporal`` is the temporal basis ``(T, L)`` at the frames' times.
@@ -63,8 +69,12 @@ def theta_per_frame(theta: torch.Tensor, model: MotionModel, temporal: torch.Ten
 
 
 def evaluate(
-    theta: torch.Tensor, model: str | MotionModel, x: torch.Tensor, y: torch.Tensor,
-    t: torch.Tensor | None = None, frames: int | None = None,
+    theta: torch.Tensor,
+    model: str | MotionModel,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    t: torch.Tensor | None = None,
+    frames: int | None = None,
 ) -> torch.Tensor:
     """Flow of each model at arbitrary points (events, sparse tracks).
 
@@ -80,6 +90,7 @@ def evaluate(
     spec = parse_model(model)
     c = basis(spec, x, y, t, frames)  # (N, J)
     if c.shape[-1] != theta.shape[-1]:
-        raise ShapeError(f"evaluate: theta has J={theta.shape[-1]}, model {spec} needs "
-                         f"{c.shape[-1]}")
+        raise ShapeError(
+            f"evaluate: theta has J={theta.shape[-1]}, model {spec} needs {c.shape[-1]}"
+        )
     return theta @ c.T

@@ -1,0 +1,94 @@
+"""Flow augmentation of thesis 2.3.4: add a random global quadratic motion field.
+
+The thesis adds to each training flow a quadratic field with random parameters; the segmentation
+target is unchanged and the EM loss is invariant to it (Theorem 1, appendix 7.1). The thesis does
+not say how the parameters are drawn. Our choice ("matched magnitude"): draw the 12 coefficients
+i.i.d. standard normal, render the field on the normalised grid, and rescale it so that its mean
+per-pixel L1 norm equals ``ratio * mean_i ||f_i||_1`` of the input flow, with ``ratio`` uniform in
+``[min_ratio, max_ratio]``. So the added motion is of the flow's own size whatever the dataset's
+scale. A zero flow receives no augmentation.
+
+Convention: flow ``(B, 2, H, W)`` or ``(2, H, W)``, u first, pixels; coordinates in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import torch
+
+from motionlayers.errors import InputError, ShapeError
+from motionlayers.motion import parse_model, render
+
+
+def random_global_flow(
+    flow: torch.Tensor, *, model: str = "quadratic12", min_ratio: float = 0.0,
+    max_ratio: float = 1.0, generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """A random parametric field per sample, of magnitude matched to ``flow``.
+
+    Args:
+        flow: ``(B, 2, H, W)`` input flows (their magnitude sets the field's).
+        model: the parametric model of the field (thesis: quadratic).
+        min_ratio, max_ratio: range of the field's mean L1 norm relative to the flow's.
+        generator: random source (CPU generator) for reproducibility.
+
+    Returns:
+        ``(B, 2, H, W)`` the global field (same dtype/device as ``flow``).
+    """
+    if flow.ndim != 4 or flow.shape[1] != 2:
+        raise ShapeError(f"flow: expected (B, 2, H, W), got {tuple(flow.shape)}")
+    if not 0 <= min_ratio <= max_ratio:
+        raise InputError("ratio", f"need 0 <= min_ratio <= max_ratio, got {min_ratio}, {max_ratio}")
+    batch, _, height, width = flow.shape
+    spec = parse_model(model)
+    size = spec.basis_size(None)
+    theta = torch.randn(batch, 1, 2, size, generator=generator, dtype=torch.float64)
+    field = render(theta, spec, height, width)[:, 0]  # (B, 2, H, W)
+    field_norm = field.abs().sum(1).mean((1, 2)).clamp_min(1e-12)  # (B,)
+    target = flow.detach().double().cpu().abs().sum(1).mean((1, 2))
+    ratio = min_ratio + (max_ratio - min_ratio) * torch.rand(batch, generator=generator,
+                                                             dtype=torch.float64)
+    field = field * (ratio * target / field_norm).view(batch, 1, 1, 1)
+    return field.to(dtype=flow.dtype, device=flow.device)
+
+
+def add_global_motion(
+    flow: torch.Tensor, *, model: str = "quadratic12", min_ratio: float = 0.0,
+    max_ratio: float = 1.0, generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """``flow + random_global_flow(flow)``: the augmented network input and loss target.
+
+    Accepts ``(B, 2, H, W)`` or a single ``(2, H, W)``; returns the same shape. The input is not
+    modified.
+    """
+    single = flow.ndim == 3
+    batch = flow.unsqueeze(0) if single else flow
+    out = batch + random_global_flow(batch, model=model, min_ratio=min_ratio,
+                                     max_ratio=max_ratio, generator=generator)
+    return out[0] if single else out
+
+
+class GlobalMotionAugment:
+    """Dataset transform: adds a global field to ``sample["flow"]`` with probability ``p``.
+
+    Works on a sample dict holding ``"flow"`` ``(2, H, W)`` (a tensor or an array); other keys
+    (labels) pass through unchanged, since the target segmentation does not change.
+    """
+
+    def __init__(self, p: float = 1.0, model: str = "quadratic12", min_ratio: float = 0.0,
+                 max_ratio: float = 1.0, seed: int | None = None):
+        self.p, self.model = p, model
+        self.min_ratio, self.max_ratio = min_ratio, max_ratio
+        self.generator = torch.Generator()
+        if seed is not None:
+            self.generator.manual_seed(seed)
+        else:
+            self.generator.seed()
+
+    def __call__(self, sample: dict) -> dict:
+        if float(torch.rand((), generator=self.generator)) >= self.p:
+            return sample
+        flow = torch.as_tensor(sample["flow"], dtype=torch.float32)
+        out = dict(sample)
+        out["flow"] = add_global_motion(flow, model=self.model, min_ratio=self.min_ratio,
+                                        max_ratio=self.max_ratio, generator=self.generator)
+        return out

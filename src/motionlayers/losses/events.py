@@ -1,0 +1,200 @@
+"""Event deblurring objectives (contrast maximisation), differentiable, for minimisation.
+
+All functions take events as ``(N,)`` tensors (``x, y`` pixels, ``t`` seconds, ``p`` +-1; see
+`motionlayers.events.warp`), a per-event velocity ``flow`` of shape ``(..., K, 2, N)`` in pixels
+per second (from `motionlayers.events.event_flow` for parametric layers) and optional soft
+assignments ``weights`` ``(..., K, N)`` (from `motionlayers.events.sample_masks`). They return a
+scalar: the mean over the leading dimensions ``...``.
+
+- `contrast_loss`: minus the variance of an IWE (Gallego et al. CVPR 2018).
+- `average_timestamp_loss`: squared average timestamps of warped events per polarity, at the
+  window's end and start (Zhu et al. CVPR 2019; as in Hagenaars et al. NeurIPS 2021).
+- `multi_reference_focus_loss`: the focus of the IWE at several reference times, normalised by
+  the focus of the unwarped events (Shiba et al. ECCV 2022).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from motionlayers.errors import InputError
+from motionlayers.events.warp import image_of_warped_events, splat, warp_events
+
+__all__ = [
+    "FOCUS_FUNCTIONS",
+    "AverageTimestampLoss",
+    "ContrastLoss",
+    "MultiReferenceFocusLoss",
+    "average_timestamp_loss",
+    "contrast",
+    "contrast_loss",
+    "focus",
+    "multi_reference_focus_loss",
+]
+
+FOCUS_FUNCTIONS = ("variance", "gradient")
+_EPS = 1e-9
+
+
+def contrast(image: torch.Tensor) -> torch.Tensor:
+    """Variance of each image: ``(..., H, W)`` -> ``(...)``."""
+    return image.flatten(-2).var(dim=-1, unbiased=False)
+
+
+def focus(image: torch.Tensor, kind: str = "variance") -> torch.Tensor:
+    """Sharpness of each image ``(..., H, W)`` -> ``(...)``: its variance, or ``"gradient"``:
+    the mean squared magnitude of its finite-difference gradient."""
+    if kind == "variance":
+        return contrast(image)
+    if kind == "gradient":
+        gx = image[..., :, 1:] - image[..., :, :-1]
+        gy = image[..., 1:, :] - image[..., :-1, :]
+        return gx.square().flatten(-2).mean(-1) + gy.square().flatten(-2).mean(-1)
+    raise InputError("focus", f"unknown focus function {kind!r}; valid: {FOCUS_FUNCTIONS}")
+
+
+def contrast_loss(iwe: torch.Tensor) -> torch.Tensor:
+    """``-var(IWE)``, averaged over the leading dimensions of ``iwe`` ``(..., H, W)``."""
+    return -contrast(iwe).mean()
+
+
+def _bounds(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    t = t.detach()
+    return t.min(), t.max()
+
+
+def average_timestamp_loss(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    t: torch.Tensor,
+    p: torch.Tensor,
+    flow: torch.Tensor,
+    height: int,
+    width: int,
+    weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Sum of squared per-pixel average timestamps of warped events, per polarity.
+
+    With ``s = (t - t_start) / (t_end - t_start)``, events are warped to ``t_end`` carrying the
+    timestamp ``s`` and to ``t_start`` carrying ``1 - s``. At each reference and polarity the image
+    of warped timestamps is divided by the image of warped counts, squared and summed; the sum is
+    divided by the number of pixels hit by any event at that reference. Forward and backward
+    terms are added.
+
+    Args:
+        x, y, t, p: ``(N,)`` events.
+        flow: ``(..., K, 2, N)`` pixels/second.
+        height, width: image size.
+        weights: ``(..., K, N)`` soft layer assignments (default 1).
+
+    Returns:
+        Scalar loss (>= 0), mean over ``...``.
+    """
+    t0, t1 = _bounds(t)
+    s = (t - t0) / (t1 - t0).clamp(min=_EPS)
+    on = (p > 0).to(flow.dtype)
+    total = flow.new_zeros(flow.shape[:-3])
+    for t_ref, stamp in ((t1, s), (t0, 1.0 - s)):
+        xw, yw = warp_events(x.to(flow.dtype), y.to(flow.dtype), t.to(flow.dtype), flow, t_ref)
+        per_event = torch.stack([on, on * stamp, 1.0 - on, (1.0 - on) * stamp])  # (4, N)
+        w = per_event.to(flow.dtype).unsqueeze(-2)  # (4, 1, N)
+        if weights is not None:
+            w = w * weights.to(flow.dtype).unsqueeze(-3)  # (..., 4, K, N)
+        w = w.expand(*xw.shape[:-2], 4, *xw.shape[-2:])
+        shape = (*xw.shape[:-2], 4, xw.shape[-2] * xw.shape[-1])
+        images = splat(
+            xw.unsqueeze(-3).expand_as(w).reshape(shape),
+            yw.unsqueeze(-3).expand_as(w).reshape(shape),
+            height,
+            width,
+            w.reshape(shape),
+        )  # (..., 4, H, W): count ON, stamps ON, count OFF, stamps OFF
+        count_on, stamp_on, count_off, stamp_off = images.unbind(-3)
+        average = (stamp_on / (count_on + _EPS)).square() + (stamp_off / (count_off + _EPS)).square()
+        hit = ((count_on + count_off) > _EPS).flatten(-2).sum(-1).to(flow.dtype)
+        total = total + average.flatten(-2).sum(-1) / (hit + _EPS)
+    return total.mean()
+
+
+def multi_reference_focus_loss(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    t: torch.Tensor,
+    flow: torch.Tensor,
+    height: int,
+    width: int,
+    weights: torch.Tensor | None = None,
+    references: Sequence[float] = (0.0, 0.5, 1.0),
+    kind: str = "variance",
+) -> torch.Tensor:
+    """Normalised multi-reference focus loss (Shiba et al. ECCV 2022, eq. 7-8).
+
+    ``L = (1 / R) sum_r G(0) / G(theta; t_r)``: the focus ``G`` of the unwarped events divided by
+    the focus of the IWE at each reference time ``t_r``, averaged. It is 1 for zero flow and
+    decreases as the events sharpen at every reference at once, which penalises flows that
+    collapse events onto a few pixels at one reference only.
+
+    Args:
+        x, y, t: ``(N,)`` events.
+        flow: ``(..., K, 2, N)`` pixels/second.
+        height, width: image size.
+        weights: ``(..., K, N)`` soft layer assignments (default 1).
+        references: reference times as fractions of the window (0 = start, 1 = end).
+        kind: the focus function, one of `FOCUS_FUNCTIONS`.
+
+    Returns:
+        Scalar loss (> 0), mean over ``...``.
+    """
+    if not references:
+        raise InputError("references", "expected at least one reference time")
+    t0, t1 = _bounds(t)
+    w = None if weights is None else weights.to(flow.dtype)
+    still = image_of_warped_events(x, y, t, torch.zeros_like(flow), height, width, 0.0, w)
+    base = focus(still, kind)
+    ratios = []
+    for fraction in references:
+        t_ref = t0 + float(fraction) * (t1 - t0)
+        image = image_of_warped_events(x, y, t, flow, height, width, t_ref, w)
+        ratios.append(base / (focus(image, kind) + _EPS))
+    return torch.stack(ratios).mean(0).mean()
+
+
+class ContrastLoss(nn.Module):
+    """Module form of `contrast_loss`: ``forward(iwe (..., H, W)) -> scalar``."""
+
+    def forward(self, iwe: torch.Tensor) -> torch.Tensor:
+        return contrast_loss(iwe)
+
+
+class AverageTimestampLoss(nn.Module):
+    """Module form of `average_timestamp_loss` on a sensor of ``height x width``."""
+
+    def __init__(self, height: int, width: int) -> None:
+        super().__init__()
+        self.height, self.width = height, width
+
+    def forward(self, x, y, t, p, flow, weights=None) -> torch.Tensor:  # type: ignore[no-untyped-def]
+        return average_timestamp_loss(x, y, t, p, flow, self.height, self.width, weights)
+
+
+class MultiReferenceFocusLoss(nn.Module):
+    """Module form of `multi_reference_focus_loss` on a sensor of ``height x width``."""
+
+    def __init__(
+        self,
+        height: int,
+        width: int,
+        references: Sequence[float] = (0.0, 0.5, 1.0),
+        kind: str = "variance",
+    ) -> None:
+        super().__init__()
+        self.height, self.width = height, width
+        self.references, self.kind = tuple(references), kind
+
+    def forward(self, x, y, t, flow, weights=None) -> torch.Tensor:  # type: ignore[no-untyped-def]
+        return multi_reference_focus_loss(
+            x, y, t, flow, self.height, self.width, weights, self.references, self.kind
+        )

@@ -1,0 +1,129 @@
+"""EM-driven motion segmentation (thesis ch. 2): a U-Net trained with the EM loss.
+
+Training step (thesis appendix 7.1.4)::
+
+    f     <- f + random global quadratic field            (augmentation, 2.3.4)
+    m     =  softmax(g_phi(f))                            (masks, 2.3.1)
+    theta =  fit(f, m).detach()                           (E-step stand-in, eq. 2.16-2.17)
+    L     =  1/alpha sum m delta(f, theta c) + sum m log m  (eq. 2.15, see losses.em)
+    phi   <- Adam step on L                               (lr 1e-4, 2.4.1)
+
+Inference needs no motion model: ``predict_masks(flow)`` returns ``softmax(g_phi(f))``. The
+network input is the flow divided by its mean per-pixel L1 norm (``input_norm="mean_l1"``), so
+predictions do not depend on the flow's scale; the loss sees the flow in pixels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from motionlayers.data.augment import add_global_motion
+from motionlayers.errors import InputError, ShapeError
+from motionlayers.losses.em import em_loss_fitted
+from motionlayers.nets import UNet
+
+INPUT_NORMS = ("mean_l1", "none")
+
+
+def normalise_input(flow: torch.Tensor, input_norm: str = "mean_l1") -> torch.Tensor:
+    """Network input: ``(B, 2, H, W) -> (B, 2, H, W)`` flow divided by its mean L1 norm."""
+    if input_norm == "none":
+        return flow
+    if input_norm != "mean_l1":
+        raise InputError("input_norm", f"unknown {input_norm!r}; choose from {INPUT_NORMS}")
+    scale = flow.abs().sum(1, keepdim=True).mean((2, 3), keepdim=True).clamp_min(1e-6)
+    return flow / scale
+
+
+class EMMethod(L.LightningModule):
+    """The EM method as a LightningModule; every argument is a saved hyperparameter.
+
+    Args:
+        layers: K, the number of masks.
+        net: keyword arguments of `motionlayers.nets.UNet` (depth, width, norm, down, up ...).
+        motion_model: parametric model of a layer (thesis: ``"quadratic12"``, eq. 2.18).
+        distance: ``"l1"`` (thesis), ``"l2"`` or ``"squared"``.
+        alpha: likelihood scale (thesis: 1e-2).
+        normalise: loss normalisation, see `motionlayers.losses.em` (``"pixels"``, ``"flow"``).
+        fit_iterations: IRLS iterations of the model fit.
+        lr: Adam learning rate (thesis: 1e-4).
+        augment: ``{"p", "min_ratio", "max_ratio"}`` of the global-motion augmentation, or
+            None to disable it.
+        input_norm: ``"mean_l1"`` or ``"none"``.
+        seed: seed of the augmentation's random generator.
+    """
+
+    def __init__(
+        self, layers: int = 4, net: dict[str, Any] | None = None,
+        motion_model: str = "quadratic12", distance: str = "l1", alpha: float = 1e-2,
+        normalise: str = "pixels", fit_iterations: int = 10, lr: float = 1e-4,
+        augment: dict[str, float] | None = None, input_norm: str = "mean_l1", seed: int = 0,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        if layers < 1:
+            raise InputError("layers", f"need K >= 1, got {layers}")
+        self.net = UNet(in_channels=2, out_channels=layers, **(net or {}))
+        self._generator = torch.Generator().manual_seed(seed)
+
+    def forward(self, flow: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, K, H, W)`` of a flow ``(B, 2, H, W)`` in pixels."""
+        if flow.ndim != 4 or flow.shape[1] != 2:
+            raise ShapeError(f"flow: expected (B, 2, H, W), got {tuple(flow.shape)}")
+        return self.net(normalise_input(flow, self.hparams.input_norm))
+
+    @torch.no_grad()
+    def predict_masks(self, flow: torch.Tensor) -> torch.Tensor:
+        """Soft masks ``(B, K, H, W)`` (softmax over K) of flows ``(B, 2, H, W)`` in pixels."""
+        was_training = self.training
+        self.eval()
+        try:
+            flow = flow.to(device=self.device, dtype=torch.float32)
+            return torch.softmax(self(flow), dim=1)
+        finally:
+            self.train(was_training)
+
+    def _loss(self, flow: torch.Tensor) -> torch.Tensor:
+        masks = torch.softmax(self(flow), dim=1)
+        hp = self.hparams
+        loss, _theta = em_loss_fitted(
+            flow, masks, model=hp.motion_model, distance=hp.distance, alpha=hp.alpha,
+            normalise=hp.normalise, iterations=hp.fit_iterations)
+        return loss.mean()
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        flow = batch["flow"].float()
+        augment = self.hparams.augment
+        if augment and float(torch.rand((), generator=self._generator)) < augment.get("p", 1.0):
+            flow = add_global_motion(
+                flow, model="quadratic12", min_ratio=augment.get("min_ratio", 0.0),
+                max_ratio=augment.get("max_ratio", 1.0), generator=self._generator)
+        loss = self._loss(flow)
+        self.log("train_loss", loss, prog_bar=True, batch_size=flow.shape[0])
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        flow = batch["flow"].float()
+        loss = self._loss(flow)
+        self.log("val_loss", loss, prog_bar=True, on_epoch=True, sync_dist=True,
+                 batch_size=flow.shape[0])
+        return loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+
+
+def load_em_model(path: str | Path, map_location: str | torch.device = "cpu") -> EMMethod:
+    """An `EMMethod` read back from a Lightning checkpoint written by `train` (in eval mode)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "checkpoint does not exist")
+    try:
+        model = EMMethod.load_from_checkpoint(path, map_location=map_location)
+    except (KeyError, RuntimeError, TypeError) as error:
+        raise InputError(path, f"not an EM checkpoint ({error})") from error
+    return model.eval()

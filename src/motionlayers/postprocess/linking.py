@@ -1,0 +1,113 @@
+"""Temporal linking of layer labels between consecutive predictions (thesis 3.3.5, eq. 3.9).
+
+A per-frame segmentation numbers its layers arbitrarily: layer 2 at time t may be layer 0 at t+1.
+Linking renames the labels of each prediction so that a layer keeps its number over time. For
+each label ``l`` of the current prediction the thesis takes
+
+    l* = argmax_k  J(k_t^{t-1}, l_t^t) + J(k_{t-1}^{t-1}, l_{t-1}^t)          (eq. 3.9)
+
+the sum of the IoUs (``J``) of the segments that two overlapping predictions share. With one
+prediction per flow field (our pipeline) the sum has one term: the IoU between the already linked
+labels at ``t - 1`` and the new labels at ``t``. Propagating from ``t = 0`` links the sequence.
+
+Two variants of the argmax: ``"greedy"`` (eq. 3.9 literally; two labels may go to the same ``k``,
+which merges them) and ``"hungarian"`` (a one-to-one assignment maximising the summed IoU,
+`scipy.optimize.linear_sum_assignment`; labels are only permuted, never merged).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from motionlayers.errors import InputError, ShapeError
+
+LINKINGS = ("hungarian", "greedy")
+"""Valid values of ``method`` in this module."""
+
+
+def iou_matrix(reference: np.ndarray, labels: np.ndarray, layers: int) -> np.ndarray:
+    """IoU of every pair of segments: ``J[k, l] = IoU(reference == k, labels == l)``.
+
+    Args:
+        reference, labels: ``(H, W)`` (or any equal shape) integer labels in ``[0, layers)``.
+
+    Returns:
+        ``(layers, layers)`` float64; 0 where both segments are empty.
+    """
+    if reference.shape != labels.shape:
+        raise ShapeError(f"iou_matrix: shapes differ, {reference.shape} vs {labels.shape}")
+    ref = reference.reshape(-1).astype(np.int64)
+    cur = labels.reshape(-1).astype(np.int64)
+    inter = np.bincount(ref * layers + cur, minlength=layers * layers).reshape(layers, layers)
+    area_ref = np.bincount(ref, minlength=layers)[:layers]
+    area_cur = np.bincount(cur, minlength=layers)[:layers]
+    union = area_ref[:, None] + area_cur[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+
+
+def relabel_table(score: np.ndarray, method: str = "hungarian") -> np.ndarray:
+    """New name of each current label from a score matrix ``score[k, l]`` (eq. 3.9's sum of IoUs).
+
+    Returns:
+        ``(K,)`` int64 ``table`` with ``table[l] = l*``: a permutation for ``"hungarian"``, possibly
+        many-to-one for ``"greedy"``.
+    """
+    if method not in LINKINGS:
+        raise InputError("linking", f"unknown method {method!r}; valid: {', '.join(LINKINGS)}")
+    if method == "greedy":
+        return np.argmax(score, axis=0).astype(np.int64)
+    rows, cols = linear_sum_assignment(score, maximize=True)
+    table = np.empty(score.shape[1], dtype=np.int64)
+    table[cols] = rows
+    return table
+
+
+def link_pair(
+    references: Sequence[np.ndarray], currents: Sequence[np.ndarray], layers: int,
+    method: str = "hungarian",
+) -> np.ndarray:
+    """Eq. 3.9 over several shared masks: ``sum_j J(references[j] == k, currents[j] == l)``.
+
+    ``references[j]`` and ``currents[j]`` are two predictions of the same frame (already linked
+    and new). Returns the relabelling table ``(K,)`` (see `relabel_table`).
+    """
+    score = sum(iou_matrix(r, c, layers) for r, c in zip(references, currents, strict=True))
+    return relabel_table(np.asarray(score), method)
+
+
+def link_labels(labels: np.ndarray, layers: int, method: str = "hungarian") -> np.ndarray:
+    """Link a sequence of label maps ``(T, H, W)`` from ``t = 0`` on; returns a new array.
+
+    Frame 0 keeps its labels; frame ``t`` is renamed to best match the linked frame ``t - 1``.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 3:
+        raise ShapeError(f"link_labels: expected (T, H, W) labels, got {labels.shape}")
+    out = labels.astype(np.int64, copy=True)
+    for t in range(1, len(out)):
+        table = link_pair([out[t - 1]], [out[t]], layers, method)
+        out[t] = table[out[t]]
+    return out
+
+
+def link_masks(masks: torch.Tensor, method: str = "hungarian") -> torch.Tensor:
+    """Link soft masks ``(T, K, H, W)`` over time (the label maps are their argmax, eq. 3.8).
+
+    Hungarian linking permutes the K channels of each frame; greedy linking adds merged channels
+    together (a merged-away channel becomes all zeros). Returns a new tensor.
+    """
+    if masks.ndim != 4:
+        raise ShapeError(f"link_masks: expected (T, K, H, W) masks, got {tuple(masks.shape)}")
+    layers = masks.shape[1]
+    out = masks.clone()
+    previous = out[0].argmax(0).cpu().numpy()
+    for t in range(1, len(out)):
+        table = link_pair([previous], [out[t].argmax(0).cpu().numpy()], layers, method)
+        index = torch.as_tensor(table, device=masks.device)
+        out[t] = torch.zeros_like(out[t]).index_add_(0, index, masks[t])
+        previous = out[t].argmax(0).cpu().numpy()
+    return out

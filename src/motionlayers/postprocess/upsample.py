@@ -1,0 +1,35 @@
+"""Soft masks at a working size to label maps at the input size."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from motionlayers.errors import ShapeError
+
+
+def upsample_masks(masks: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Resize soft masks ``(B, K, h, w)`` to ``(B, K, H, W)`` bilinearly (pixel centres aligned,
+    ``align_corners=False``); channels still sum to 1."""
+    if masks.ndim != 4:
+        raise ShapeError(f"upsample_masks: expected (B, K, h, w), got {tuple(masks.shape)}")
+    if masks.shape[-2:] == (height, width):
+        return masks
+    return F.interpolate(masks, size=(height, width), mode="bilinear", align_corners=False)
+
+
+def masks_to_labels(
+    masks: torch.Tensor, height: int | None = None, width: int | None = None
+) -> torch.Tensor:
+    """Argmax labels ``(B, H, W)`` int64 of soft masks ``(B, K, h, w)``, upsampled first if a size
+    is given (upsampling the soft masks, not the labels, gives smooth boundaries)."""
+    if height is not None and width is not None:
+        masks = upsample_masks(masks, height, width)
+    return masks.argmax(1)
+
+
+def labels_to_masks(labels: torch.Tensor, layers: int) -> torch.Tensor:
+    """One-hot soft masks ``(B, K, H, W)`` float32 of labels ``(B, H, W)`` in ``[0, K)``."""
+    if labels.ndim != 3:
+        raise ShapeError(f"labels_to_masks: expected (B, H, W), got {tuple(labels.shape)}")
+    return F.one_hot(labels.long(), layers).permute(0, 3, 1, 2).float()
