@@ -43,8 +43,13 @@ class EMResult:
 
 
 def random_masks(
-    count: int, layers: int, height: int, width: int, generator: torch.Generator,
-    grid: int = 4, sharpness: float = 4.0,
+    count: int,
+    layers: int,
+    height: int,
+    width: int,
+    generator: torch.Generator,
+    grid: int = 4,
+    sharpness: float = 4.0,
 ) -> torch.Tensor:
     """Random spatially smooth soft masks ``(count, K, H, W)``: Gaussian logits on a coarse
     ``grid x grid`` lattice, upsampled bicubically, softmax over K."""
@@ -54,8 +59,12 @@ def random_masks(
 
 
 def _log_terms(
-    flow: torch.Tensor, theta: torch.Tensor, scale: torch.Tensor, prior: torch.Tensor,
-    model: str, likelihood: str,
+    flow: torch.Tensor,
+    theta: torch.Tensor,
+    scale: torch.Tensor,
+    prior: torch.Tensor,
+    model: str,
+    likelihood: str,
 ) -> torch.Tensor:
     """``log pi_k + log p(f_i | theta_k, s_k)``: ``(B, K, H, W)``."""
     height, width = flow.shape[-2:]
@@ -70,7 +79,11 @@ def _log_terms(
 
 
 def _m_step(
-    flow: torch.Tensor, resp: torch.Tensor, model: str, likelihood: str, irls: int,
+    flow: torch.Tensor,
+    resp: torch.Tensor,
+    model: str,
+    likelihood: str,
+    irls: int,
     min_scale: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """theta ``(B, K, 2, J)``, scale ``(B, K)`` and prior ``(B, K)`` from responsibilities."""
@@ -91,7 +104,7 @@ def classical_em(
     iterations: int = 20,
     model: str = "quadratic12",
     likelihood: str = "laplace",
-    init: str = "masks",
+    init: str = "models",
     irls: int = 5,
     min_scale: float = 0.05,
     seed: int = 0,

@@ -14,7 +14,7 @@ from motionlayers import __version__
 from motionlayers.errors import MotionLayersError
 
 # Subcommand modules, in the order `--help` lists them.
-COMMAND_MODULES = ("demo", "synth", "flow", "evaluate", "train")
+COMMAND_MODULES = ("demo", "synth", "flow", "segment", "evaluate", "train")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,19 +22,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("method", choices=sorted(METHODS), help="method to train")
-    parser.add_argument("--config", default=None,
-                        help="recipe name or YAML path (default: the method's recipe)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE", help="override a recipe entry (repeatable)")
-    parser.add_argument("--data", default=None,
-                        help="'synthetic' (layered synthetic flows) or a folder/video PATH whose "
-                             "flow is computed and cached (default: the recipe's data.source)")
+    parser.add_argument(
+        "--config", default=None, help="recipe name or YAML path (default: the method's recipe)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe entry (repeatable)",
+    )
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="'synthetic' (layered synthetic flows) or a folder/video PATH whose "
+        "flow is computed and cached (default: the recipe's data.source)",
+    )
     parser.add_argument("--max-steps", type=int, default=None, help="optimisation steps")
     parser.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
     parser.add_argument("--resume", default=None, help="checkpoint to resume from")
     parser.add_argument("--devices", type=int, default=1, help="number of devices (default 1)")
-    parser.add_argument("--accelerator", default="cpu", choices=["cpu", "gpu", "auto"],
-                        help="Lightning accelerator (default cpu)")
+    parser.add_argument(
+        "--accelerator",
+        default="cpu",
+        choices=["cpu", "gpu", "auto"],
+        help="Lightning accelerator (default cpu)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run)
 
@@ -47,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
     spec = get_method(args.method)
     config = apply_overrides(load_config(args.config or spec.config), args.overrides)
     if config.get("method", args.method) != args.method:
-        raise InputError("--config", f"recipe is for method {config['method']!r}, "
-                                     f"not {args.method!r}")
+        raise InputError(
+            "--config", f"recipe is for method {config['method']!r}, not {args.method!r}"
+        )
     config["method"] = args.method
     if args.data is not None:
         config.setdefault("data", {})["source"] = args.data
@@ -58,7 +73,13 @@ def run(args: argparse.Namespace) -> int:
         config.setdefault("trainer", {})["max_steps"] = args.max_steps
     if args.devices < 1:
         raise InputError("--devices", f"must be >= 1, got {args.devices}")
-    train(config, args.out, resume=args.resume, devices=args.devices,
-          accelerator=args.accelerator, progress=not args.no_progress)
+    train(
+        config,
+        args.out,
+        resume=args.resume,
+        devices=args.devices,
+        accelerator=args.accelerator,
+        progress=not args.no_progress,
+    )
     print(f"motionlayers train: checkpoints in {args.out}/checkpoints")
     return 0

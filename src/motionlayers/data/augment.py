@@ -20,8 +20,12 @@ from motionlayers.motion import parse_model, render
 
 
 def random_global_flow(
-    flow: torch.Tensor, *, model: str = "quadratic12", min_ratio: float = 0.0,
-    max_ratio: float = 1.0, generator: torch.Generator | None = None,
+    flow: torch.Tensor,
+    *,
+    model: str = "quadratic12",
+    min_ratio: float = 0.0,
+    max_ratio: float = 1.0,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """A random parametric field per sample, of magnitude matched to ``flow``.
 
@@ -45,15 +49,20 @@ def random_global_flow(
     field = render(theta, spec, height, width)[:, 0]  # (B, 2, H, W)
     field_norm = field.abs().sum(1).mean((1, 2)).clamp_min(1e-12)  # (B,)
     target = flow.detach().double().cpu().abs().sum(1).mean((1, 2))
-    ratio = min_ratio + (max_ratio - min_ratio) * torch.rand(batch, generator=generator,
-                                                             dtype=torch.float64)
+    ratio = min_ratio + (max_ratio - min_ratio) * torch.rand(
+        batch, generator=generator, dtype=torch.float64
+    )
     field = field * (ratio * target / field_norm).view(batch, 1, 1, 1)
     return field.to(dtype=flow.dtype, device=flow.device)
 
 
 def add_global_motion(
-    flow: torch.Tensor, *, model: str = "quadratic12", min_ratio: float = 0.0,
-    max_ratio: float = 1.0, generator: torch.Generator | None = None,
+    flow: torch.Tensor,
+    *,
+    model: str = "quadratic12",
+    min_ratio: float = 0.0,
+    max_ratio: float = 1.0,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """``flow + random_global_flow(flow)``: the augmented network input and loss target.
 
@@ -62,8 +71,9 @@ def add_global_motion(
     """
     single = flow.ndim == 3
     batch = flow.unsqueeze(0) if single else flow
-    out = batch + random_global_flow(batch, model=model, min_ratio=min_ratio,
-                                     max_ratio=max_ratio, generator=generator)
+    out = batch + random_global_flow(
+        batch, model=model, min_ratio=min_ratio, max_ratio=max_ratio, generator=generator
+    )
     return out[0] if single else out
 
 
@@ -74,8 +84,14 @@ class GlobalMotionAugment:
     (labels) pass through unchanged, since the target segmentation does not change.
     """
 
-    def __init__(self, p: float = 1.0, model: str = "quadratic12", min_ratio: float = 0.0,
-                 max_ratio: float = 1.0, seed: int | None = None):
+    def __init__(
+        self,
+        p: float = 1.0,
+        model: str = "quadratic12",
+        min_ratio: float = 0.0,
+        max_ratio: float = 1.0,
+        seed: int | None = None,
+    ):
         self.p, self.model = p, model
         self.min_ratio, self.max_ratio = min_ratio, max_ratio
         self.generator = torch.Generator()
@@ -89,6 +105,11 @@ class GlobalMotionAugment:
             return sample
         flow = torch.as_tensor(sample["flow"], dtype=torch.float32)
         out = dict(sample)
-        out["flow"] = add_global_motion(flow, model=self.model, min_ratio=self.min_ratio,
-                                        max_ratio=self.max_ratio, generator=self.generator)
+        out["flow"] = add_global_motion(
+            flow,
+            model=self.model,
+            min_ratio=self.min_ratio,
+            max_ratio=self.max_ratio,
+            generator=self.generator,
+        )
         return out

@@ -29,7 +29,7 @@ def random_texture(rng: np.random.Generator, height: int, width: int) -> np.ndar
         noise = rng.normal(0.0, 1.0, (height, width, 3)).astype(np.float32)
         smooth = cv2.GaussianBlur(noise, (0, 0), sigma, borderType=cv2.BORDER_REFLECT101)
         texture += weight * smooth / max(float(smooth.std()), 1e-6)
-    texture *= 22.0
+    texture *= 16.0
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     for channel in range(3):
         gx, gy = rng.uniform(-40, 40, 2)
@@ -39,8 +39,15 @@ def random_texture(rng: np.random.Generator, height: int, width: int) -> np.ndar
 
 
 def inverse_points(
-    theta: torch.Tensor, model: str, x: np.ndarray, y: np.ndarray, height: int, width: int,
-    t: float | None = None, frames: int | None = None, iterations: int = 5,
+    theta: torch.Tensor,
+    model: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    height: int,
+    width: int,
+    t: float | None = None,
+    frames: int | None = None,
+    iterations: int = 5,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Points ``p`` with ``p + f(p) = (x, y)`` for one layer's model (fixed-point iteration).
 
@@ -65,8 +72,13 @@ def inverse_points(
 
 
 def iter_source_maps(
-    theta: np.ndarray, model: str, steps: int, height: int, width: int,
-    frames: int | None = None, margin: int = 32,
+    theta: np.ndarray,
+    model: str,
+    steps: int,
+    height: int,
+    width: int,
+    frames: int | None = None,
+    margin: int = 32,
 ) -> Iterator[list[tuple[np.ndarray, np.ndarray]]]:
     """For frames ``1..steps``, where each layer's pixels were at frame 0.
 
@@ -82,7 +94,7 @@ def iter_source_maps(
         for `cv2.remap`. Frame 1 inverts its motion exactly; later frames compose the step
         inverse with the previous map by bilinear interpolation (the maps are smooth).
     """
-    ys, xs = np.mgrid[-margin : height + margin, -margin : width + margin].astype(np.float64)
+    size = (height + 2 * margin, width + 2 * margin)
     times = np.linspace(-1.0, 1.0, frames) if frames and frames > 1 else np.zeros(steps)
     layers = torch.as_tensor(theta, dtype=torch.float64)
     cumulative: list[tuple[np.ndarray, np.ndarray]] = []
@@ -90,21 +102,61 @@ def iter_source_maps(
     for step in range(steps):
         t = float(times[step]) if frames else None
         for k, layer in enumerate(layers):
-            px, py = inverse_points(layer, model, xs.ravel(), ys.ravel(), height, width, t, frames)
-            px = (px.reshape(xs.shape) + margin).astype(np.float32)
-            py = (py.reshape(xs.shape) + margin).astype(np.float32)
+            px, py = _lattice_inverse(layer, model, size, margin, height, width, t, frames)
             if step == 0:
-                cumulative.append((px - margin, py - margin))
+                cumulative.append((px, py))
                 continue
             previous = np.stack(cumulative[k], axis=-1)
-            moved = cv2.remap(previous, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            moved = cv2.remap(
+                previous,
+                px + margin,
+                py + margin,
+                cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
             cumulative[k] = (moved[:, :, 0], moved[:, :, 1])
-        yield [(np.ascontiguousarray(mx[inner]), np.ascontiguousarray(my[inner]))
-               for mx, my in cumulative]
+        yield [
+            (np.ascontiguousarray(mx[inner]), np.ascontiguousarray(my[inner]))
+            for mx, my in cumulative
+        ]
+
+
+def _lattice_inverse(
+    layer: torch.Tensor,
+    model: str,
+    size: tuple[int, int],
+    margin: int,
+    height: int,
+    width: int,
+    t: float | None,
+    frames: int | None,
+    stride: int = 4,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`inverse_points` on a lattice of every ``stride``-th pixel, bilinearly interpolated.
+
+    The inverse of a smooth model is smooth: on the frames the generator draws the interpolation
+    error is about 1e-3 px, and the lattice makes the step 16 times cheaper.
+    Returns ``(H + 2 m, W + 2 m)`` float32 maps ``(x, y)`` in frame pixel coordinates.
+    """
+    axes = []
+    for length in size:
+        nodes = np.arange(0, length - 1 + stride, stride, dtype=np.float64)
+        full = np.arange(length, dtype=np.float64)
+        left = np.minimum((full // stride).astype(np.int64), len(nodes) - 2)
+        axes.append((nodes - margin, left, (full - nodes[left]) / stride))
+    (ny, top, fy), (nx, left, fx) = axes
+    gy, gx = np.meshgrid(ny, nx, indexing="ij")
+    px, py = inverse_points(layer, model, gx.ravel(), gy.ravel(), height, width, t, frames)
+    maps = []
+    for coarse in (px.reshape(gx.shape), py.reshape(gx.shape)):
+        rows = coarse[top] * (1 - fy)[:, None] + coarse[top + 1] * fy[:, None]
+        maps.append((rows[:, left] * (1 - fx) + rows[:, left + 1] * fx).astype(np.float32))
+    return maps[0], maps[1]
 
 
 def composite(
-    supports: np.ndarray, maps: list[tuple[np.ndarray, np.ndarray]] | None,
+    supports: np.ndarray,
+    maps: list[tuple[np.ndarray, np.ndarray]] | None,
     textures: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Labels (and image) of one frame from the frame-0 supports moved by ``maps``.
@@ -128,12 +180,23 @@ def composite(
             colour = None if textures is None else textures[k]
         else:
             mx, my = maps[k]
-            cover = cv2.remap(supports[k].astype(np.float32), mx, my, cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+            cover = cv2.remap(
+                supports[k].astype(np.float32),
+                mx,
+                my,
+                cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=0.0,
+            )
             if k == 0:
                 cover = np.ones_like(cover)
-            colour = None if textures is None else cv2.remap(
-                textures[k], mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT101)
+            colour = (
+                None
+                if textures is None
+                else cv2.remap(
+                    textures[k], mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT101
+                )
+            )
         labels[cover > 0.5] = k
         if image is not None and colour is not None:
             alpha = cover[:, :, None]

@@ -54,8 +54,9 @@ def find_sources(root: str | Path) -> list[tuple[Path, str]]:
     kind = source_kind(root)
     if kind:
         return [(root, kind)]
-    found = [(p, k) for p in sorted(root.iterdir()) if (k := source_kind(p))] if root.is_dir() \
-        else []
+    found = (
+        [(p, k) for p in sorted(root.iterdir()) if (k := source_kind(p))] if root.is_dir() else []
+    )
     if not found:
         raise InputError(root, "holds no video, folder of frames or folder of flow files")
     return found
@@ -76,8 +77,14 @@ def _source_flows(source: Path, kind: str, size: tuple[int, int], backend: str, 
             yield stem, flow
 
 
-def cache_source(source: Path, kind: str, size: tuple[int, int], backend: str,
-                 cache_dir: Path, progress: bool = True) -> list[Path]:
+def cache_source(
+    source: Path,
+    kind: str,
+    size: tuple[int, int],
+    backend: str,
+    cache_dir: Path,
+    progress: bool = True,
+) -> list[Path]:
     """Compute (or reuse) the cached ``.npy`` flows ``(2, H, W)`` of one source."""
     folder = cache_dir / cache_key(source, size, backend)
     done = folder / "done"
@@ -109,9 +116,14 @@ class FlowFolderDataset(Dataset):
         ``{"flow": (2, H, W) float32 tensor, "source": str, "index": int}``.
     """
 
-    def __init__(self, root: str | Path, size: tuple[int, int] = (128, 224),
-                 backend: str = "dis-medium", cache_dir: str | Path | None = None,
-                 progress: bool = True):
+    def __init__(
+        self,
+        root: str | Path,
+        size: tuple[int, int] = (128, 224),
+        backend: str = "dis-medium",
+        cache_dir: str | Path | None = None,
+        progress: bool = True,
+    ):
         default = Path(os.environ.get("MOTIONLAYERS_CACHE", Path.home() / ".cache/motionlayers"))
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default / "flows"
         self.size = (int(size[0]), int(size[1]))

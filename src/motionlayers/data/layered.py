@@ -59,19 +59,25 @@ class SynthConfig:
         if self.height < 8 or self.width < 8:
             raise InputError("size", f"frames must be at least 8x8, got {self.height}x{self.width}")
         if not 2 <= self.min_layers <= self.layers:
-            raise InputError("layers", f"need 2 <= min_layers <= layers, got {self.min_layers}, "
-                             f"{self.layers}")
+            raise InputError(
+                "layers", f"need 2 <= min_layers <= layers, got {self.min_layers}, {self.layers}"
+            )
         if not 0 < self.min_area < self.max_area <= 1:
-            raise InputError("area", f"need 0 < min_area < max_area <= 1, got {self.min_area}, "
-                             f"{self.max_area}")
+            raise InputError(
+                "area", f"need 0 < min_area < max_area <= 1, got {self.min_area}, {self.max_area}"
+            )
         if (self.layers - 1) * self.min_area * 1.3 > 0.7:
-            raise InputError("layers", f"{self.layers - 1} objects of at least {self.min_area:.0%}"
-                             " of the frame do not fit; lower layers or min_area")
+            raise InputError(
+                "layers",
+                f"{self.layers - 1} objects of at least {self.min_area:.0%}"
+                " of the frame do not fit; lower layers or min_area",
+            )
 
     def to_dict(self) -> dict[str, object]:
         """The parameters as JSON-ready values."""
-        return {k: list(v) if isinstance(v, tuple) else v
-                for k, v in dataclasses.asdict(self).items()}
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
 
 
 @dataclass
@@ -161,8 +167,13 @@ def generate_sequence(
     if frames == 1:
         theta, model, steps = theta0, "quadratic12", None
     else:
-        end = np.stack([t + config.evolution * sample_motion(rng, kind, h, w, float(
-            np.hypot(*t[:, 0]) + 1.0)) for t, kind in zip(theta0, kinds)])
+        end = np.stack(
+            [
+                t
+                + config.evolution * sample_motion(rng, kind, h, w, float(np.hypot(*t[:, 0]) + 1.0))
+                for t, kind in zip(theta0, kinds)
+            ]
+        )
         theta = np.concatenate([(theta0 + end) / 2, (end - theta0) / 2], axis=-1)
         model, steps = "quadratic12+linear", frames
     layer_flows = render(torch.as_tensor(theta)[None], model, h, w, steps)[0].numpy()
@@ -173,10 +184,11 @@ def generate_sequence(
     last = frames if images else frames - 1
     margin = int(np.ceil(2 * largest)) + 4
     moves = iter_source_maps(theta, model, last, h, w, steps, margin)
-    pictures = []
+    pictures: list[np.ndarray] = []
     for step in range(last + 1):
         step_labels, picture = composite(supports, next(moves) if step else None, textures)
-        pictures.append(picture)
+        if picture is not None:
+            pictures.append(picture)
         if step < frames:
             labels[step] = step_labels
             chosen = np.take_along_axis(layer_flows[:, :, step], step_labels[None, None], 0)[0]
@@ -184,8 +196,9 @@ def generate_sequence(
     exact = np.ones((frames, h, w), dtype=bool)
     for step in range(frames):
         flow[:, step], exact[step] = corrupt(rng, flow[:, step], labels[step], config)
-    return LayeredSequence(flow, labels, theta, model, kinds, exact,
-                           np.stack(pictures) if images else None)
+    return LayeredSequence(
+        flow, labels, theta, model, kinds, exact, np.stack(pictures) if images else None
+    )
 
 
 def corrupt(
@@ -204,8 +217,10 @@ def corrupt(
     exact = np.ones((h, w), dtype=bool)
     if config.boundary_blur > 0:
         sigma = config.boundary_blur
-        edges = cv2.morphologyEx(labels.astype(np.uint8), cv2.MORPH_GRADIENT,
-                                 np.ones((3, 3), np.uint8)) > 0
+        edges = (
+            cv2.morphologyEx(labels.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+            > 0
+        )
         radius = int(np.ceil(2 * sigma))
         band = cv2.dilate(edges.astype(np.uint8), np.ones((2 * radius + 1,) * 2, np.uint8)) > 0
         for c in range(2):

@@ -70,7 +70,10 @@ def sample_motion(
 
 
 def ensure_contrast(
-    rng: np.random.Generator, theta: np.ndarray, reference: np.ndarray, mask: np.ndarray,
+    rng: np.random.Generator,
+    theta: np.ndarray,
+    reference: np.ndarray,
+    mask: np.ndarray,
     minimum: float,
 ) -> np.ndarray:
     """Make ``theta`` differ from ``reference`` by at least ``minimum`` px on average in ``mask``.
@@ -82,8 +85,12 @@ def ensure_contrast(
     height, width = mask.shape
     rows, cols = np.nonzero(mask)
     pick = np.linspace(0, rows.size - 1, min(rows.size, 4096)).astype(np.int64)
-    x, y = pixels_to_normalized(torch.as_tensor(cols[pick], dtype=torch.float64),
-                                torch.as_tensor(rows[pick], dtype=torch.float64), height, width)
+    x, y = pixels_to_normalized(
+        torch.as_tensor(cols[pick], dtype=torch.float64),
+        torch.as_tensor(rows[pick], dtype=torch.float64),
+        height,
+        width,
+    )
     flows = evaluate(torch.as_tensor(np.stack([theta, reference])), "quadratic12", x, y)
     gap = (flows[0] - flows[1]).norm(dim=0).numpy()
     if gap.size == 0 or float(gap.mean()) >= minimum:

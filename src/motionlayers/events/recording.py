@@ -54,6 +54,6 @@ def write_synthetic_recording(
         write_events(tmp / "events.npz", events)
         (tmp / "labels").mkdir()
         for index, t_us in enumerate(times):
-            write_mask(tmp / "labels" / f"{index:05d}.png", labels_at(t_us))  # type: ignore[operator]
+            write_mask(tmp / "labels" / f"{index:05d}.png", labels_at(t_us))
         (tmp / "meta.json").write_text(json.dumps(metadata, indent=2) + "\n")
     return metadata

@@ -17,6 +17,7 @@ Times are microseconds from the start of the scene (``t = 0`` is the first frame
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -31,16 +32,19 @@ from motionlayers.motion import render
 __all__ = ["LayeredScene", "SceneLayer", "random_scene", "simulate_scene", "smooth_texture"]
 
 
-def smooth_texture(rng: np.random.Generator, height: int, width: int, scale: float,
-                   low: float, high: float) -> np.ndarray:
+def smooth_texture(
+    rng: np.random.Generator, height: int, width: int, scale: float, low: float, high: float
+) -> np.ndarray:
     """A periodic random texture ``(H, W)`` float32 in ``[low, high]``: white noise low-passed
-    by a Gaussian of ``scale`` pixels in the Fourier domain (so it tiles seamlessly)."""
+    by a Gaussian of ``scale`` pixels in the Fourier domain (so it tiles seamlessly), stretched
+    so that its 2nd and 98th percentiles map to ``low`` and ``high``."""
     noise = rng.standard_normal((height, width))
     fy = np.fft.fftfreq(height)[:, None]
     fx = np.fft.fftfreq(width)[None, :]
     gain = np.exp(-2.0 * (np.pi * scale) ** 2 * (fx**2 + fy**2))
     image = np.real(np.fft.ifft2(np.fft.fft2(noise) * gain))
-    image = (image - image.min()) / max(float(np.ptp(image)), 1e-12)
+    low_q, high_q = np.percentile(image, [2.0, 98.0])  # stretch the contrast, clip the tails
+    image = np.clip((image - low_q) / max(float(high_q - low_q), 1e-12), 0.0, 1.0)
     return (low + (high - low) * image).astype(np.float32)
 
 
@@ -115,8 +119,13 @@ class LayeredScene:
             cover = np.ones_like(labels, bool) if k == 0 else self._inside(layer, x0, y0)
             labels[cover] = k
             if frame is not None:
-                texture = cv2.remap(layer.texture, x0.astype(np.float32), y0.astype(np.float32),
-                                    cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+                texture = cv2.remap(
+                    layer.texture,
+                    x0.astype(np.float32),
+                    y0.astype(np.float32),
+                    cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_WRAP,
+                )
                 frame[cover] = texture[cover]
         return labels, frame
 
@@ -130,14 +139,17 @@ class LayeredScene:
 
 
 def random_scene(
-    seed: int, sensor_size: tuple[int, int], objects: int = 1, duration_s: float = 0.1,
+    seed: int,
+    sensor_size: tuple[int, int],
+    objects: int = 1,
+    duration_s: float = 0.1,
     max_speed: float = 150.0,
 ) -> LayeredScene:
     """A background and ``objects`` objects with random textures, outlines and affine motions.
 
-    Translations reach ``max_speed`` px/s for objects (a third of it for the background, which
-    also zooms and rotates slightly); objects start so that they cross the view's middle part at
-    half the duration. Deterministic by ``seed``.
+    Translations reach ``max_speed`` px/s for objects (20-50 % of it for the background; all
+    layers also zoom, shear and rotate slightly); objects start so that they cross the middle
+    part of the view at half the duration. Deterministic by ``seed``.
     """
     width, height = parse_sensor_size(sensor_size)
     if not 0 <= int(objects) <= 5:
@@ -146,9 +158,10 @@ def random_scene(
     side = min(width, height)
     speed = min(max_speed, 0.25 * side / max(duration_s, 1e-6))
     background_theta = np.zeros((2, 3))
-    background_theta[:, 0] = rng.uniform(-speed / 3, speed / 3, 2)
+    pan = rng.uniform(0, 2 * np.pi)
+    background_theta[:, 0] = rng.uniform(0.2, 0.5) * speed * np.array([np.cos(pan), np.sin(pan)])
     background_theta[:, 1:] = rng.uniform(-speed / 10, speed / 10, (2, 2))
-    texture = smooth_texture(rng, 2 * height, 2 * width, rng.uniform(1.5, 3.0), 0.1, 0.6)
+    texture = smooth_texture(rng, 2 * height, 2 * width, rng.uniform(1.0, 2.0), 0.05, 0.7)
     layers = [SceneLayer(texture, background_theta)]
     for _ in range(int(objects)):
         theta = np.zeros((2, 3))
@@ -158,11 +171,13 @@ def random_scene(
         middle = np.array([width, height]) * rng.uniform(0.35, 0.65, 2)
         centre = middle - theta[:, 0] * duration_s / 2
         radius = side * rng.uniform(0.15, 0.25)
-        harmonics = np.stack([np.arange(2, 5), rng.uniform(0, 0.15, 3),
-                              rng.uniform(0, 2 * np.pi, 3)], axis=1)
-        tile = smooth_texture(rng, 128, 128, rng.uniform(1.0, 2.5), 0.4, 1.0)
-        layers.append(SceneLayer(tile, theta, (float(centre[0]), float(centre[1])),
-                                 float(radius), harmonics))
+        harmonics = np.stack(
+            [np.arange(2, 5), rng.uniform(0, 0.15, 3), rng.uniform(0, 2 * np.pi, 3)], axis=1
+        )
+        tile = smooth_texture(rng, 128, 128, rng.uniform(1.0, 2.0), 0.3, 1.0)
+        layers.append(
+            SceneLayer(tile, theta, (float(centre[0]), float(centre[1])), float(radius), harmonics)
+        )
     return LayeredScene(layers, (width, height))
 
 
@@ -175,7 +190,7 @@ def simulate_scene(
     threshold: float = 0.2,
     threshold_sigma: float = 0.03,
     refractory_us: int = 0,
-) -> tuple[Events, object, object, dict]:
+) -> tuple[Events, Callable[[float], np.ndarray], Callable[[float], np.ndarray], dict]:
     """Simulate the events of a random layered scene (`random_scene`, `simulate_events`).
 
     Returns:
@@ -190,8 +205,9 @@ def simulate_scene(
     count = int(np.floor(duration_s * fps_render + 1e-9)) + 1
     times = np.rint(np.arange(count) * 1e6 / fps_render).astype(np.int64)
     frames = [scene.frame_at(float(t)) for t in times]
-    events = simulate_events(frames, times, threshold, threshold, threshold_sigma,
-                             refractory_us, seed=seed)
+    events = simulate_events(
+        frames, times, threshold, threshold, threshold_sigma, refractory_us, seed=seed
+    )
     metadata = {
         "seed": int(seed),
         "sensor_size": [scene.width, scene.height],
@@ -203,8 +219,11 @@ def simulate_scene(
         "model": "affine",
         "theta_units": "pixels/second, normalised coordinates (motionlayers.motion)",
         "layers": [
-            {"label": k, "kind": "background" if k == 0 else "object",
-             "theta": np.round(layer.theta, 9).tolist()}
+            {
+                "label": k,
+                "kind": "background" if k == 0 else "object",
+                "theta": np.round(layer.theta, 9).tolist(),
+            }
             for k, layer in enumerate(scene.layers)
         ],
         "num_events": len(events),

@@ -52,10 +52,12 @@ class EventSimulator:
         self.width, self.height = int(sensor_size[0]), int(sensor_size[1])
         rng = np.random.default_rng(seed)
         shape = (self.height, self.width)
-        self.c_on = np.maximum(threshold_on + threshold_sigma * rng.standard_normal(shape),
-                               min_threshold)
-        self.c_off = np.maximum(threshold_off + threshold_sigma * rng.standard_normal(shape),
-                                min_threshold)
+        self.c_on = np.maximum(
+            threshold_on + threshold_sigma * rng.standard_normal(shape), min_threshold
+        )
+        self.c_off = np.maximum(
+            threshold_off + threshold_sigma * rng.standard_normal(shape), min_threshold
+        )
         self.refractory_us = int(refractory_us)
         self.log_eps = float(log_eps)
         self._ref: np.ndarray | None = None
@@ -66,8 +68,10 @@ class EventSimulator:
     def _log_frame(self, frame: np.ndarray) -> np.ndarray:
         frame = np.asarray(frame, dtype=np.float64)
         if frame.shape != (self.height, self.width):
-            raise ShapeError(f"simulator: expected a frame (H, W) = {(self.height, self.width)}, "
-                             f"got {frame.shape}")
+            raise ShapeError(
+                f"simulator: expected a frame (H, W) = {(self.height, self.width)}, "
+                f"got {frame.shape}"
+            )
         return np.log(np.maximum(frame, 0.0) + self.log_eps)
 
     def reset(self, frame: np.ndarray, time_us: int) -> None:
@@ -90,8 +94,9 @@ class EventSimulator:
             self.reset(frame, time_us)
             return _empty()
         if int(time_us) <= self._time:
-            raise InputError("time_us", f"frame times must increase, got {time_us} after "
-                             f"{self._time}")
+            raise InputError(
+                "time_us", f"frame times must increase, got {time_us} after {self._time}"
+            )
         start, log0, log1 = self._time, self._log, self._log_frame(frame)
         span = int(time_us) - start
         chunks = []
@@ -118,13 +123,21 @@ class EventSimulator:
             return _empty()
         t, x, y, p = (np.concatenate(parts) for parts in zip(*chunks))
         order = np.lexsort((x, y, t))
-        return (t[order], x[order].astype(np.int32), y[order].astype(np.int32),
-                p[order].astype(np.int8))
+        return (
+            t[order],
+            x[order].astype(np.int32),
+            y[order].astype(np.int32),
+            p[order].astype(np.int8),
+        )
 
 
 def _empty() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    return (np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32),
-            np.zeros(0, np.int8))
+    return (
+        np.zeros(0, np.int64),
+        np.zeros(0, np.int32),
+        np.zeros(0, np.int32),
+        np.zeros(0, np.int8),
+    )
 
 
 def simulate_events(
@@ -151,8 +164,9 @@ def simulate_events(
     if first.ndim != 2:
         raise ShapeError(f"simulate_events: frames must be (T, H, W), got a frame {first.shape}")
     height, width = first.shape
-    sim = EventSimulator((width, height), threshold_on, threshold_off, threshold_sigma,
-                         refractory_us, log_eps, seed)
+    sim = EventSimulator(
+        (width, height), threshold_on, threshold_off, threshold_sigma, refractory_us, log_eps, seed
+    )
     parts = [sim.step(frame, int(t)) for frame, t in zip(frames, times)]
     t, x, y, p = (np.concatenate(column) for column in zip(*parts))
     return Events(t=t, x=x, y=y, p=p, sensor_size=(width, height))

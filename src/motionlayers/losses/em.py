@@ -37,16 +37,27 @@ def negative_entropy(masks: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
 def _check(flow: torch.Tensor, masks: torch.Tensor) -> None:
     if flow.ndim not in (4, 5) or flow.shape[1] != 2:
         raise ShapeError(f"flow: expected (B, 2, H, W) or (B, 2, T, H, W), got {tuple(flow.shape)}")
-    if masks.ndim != flow.ndim or masks.shape[0] != flow.shape[0] or \
-            masks.shape[2:] != flow.shape[2:]:
-        raise ShapeError(f"masks: expected (B, K, ...) matching flow {tuple(flow.shape)}, "
-                         f"got {tuple(masks.shape)}")
+    if (
+        masks.ndim != flow.ndim
+        or masks.shape[0] != flow.shape[0]
+        or masks.shape[2:] != flow.shape[2:]
+    ):
+        raise ShapeError(
+            f"masks: expected (B, K, ...) matching flow {tuple(flow.shape)}, "
+            f"got {tuple(masks.shape)}"
+        )
 
 
 def em_loss(
-    flow: torch.Tensor, masks: torch.Tensor, theta: torch.Tensor, *,
-    model: str = "quadratic12", distance: str = "l1", alpha: float = 1e-2,
-    normalise: str = "pixels", eps: float = 1e-6,
+    flow: torch.Tensor,
+    masks: torch.Tensor,
+    theta: torch.Tensor,
+    *,
+    model: str = "quadratic12",
+    distance: str = "l1",
+    alpha: float = 1e-2,
+    normalise: str = "pixels",
+    eps: float = 1e-6,
 ) -> torch.Tensor:
     """EM loss for given models ``theta`` (see module doc).
 
@@ -79,8 +90,12 @@ def em_loss(
 
 
 def fit_models(
-    flow: torch.Tensor, masks: torch.Tensor, *, model: str = "quadratic12",
-    distance: str = "l1", iterations: int = 10,
+    flow: torch.Tensor,
+    masks: torch.Tensor,
+    *,
+    model: str = "quadratic12",
+    distance: str = "l1",
+    iterations: int = 10,
 ) -> torch.Tensor:
     """E-step stand-in: models fitted to ``flow`` weighted by ``masks``, detached (eq. 2.16).
 
@@ -91,13 +106,20 @@ def fit_models(
 
 
 def em_loss_fitted(
-    flow: torch.Tensor, masks: torch.Tensor, *, model: str = "quadratic12",
-    distance: str = "l1", alpha: float = 1e-2, normalise: str = "pixels", iterations: int = 10,
+    flow: torch.Tensor,
+    masks: torch.Tensor,
+    *,
+    model: str = "quadratic12",
+    distance: str = "l1",
+    alpha: float = 1e-2,
+    normalise: str = "pixels",
+    iterations: int = 10,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Fit theta (detached), then the EM loss: returns ``(loss (B,), theta (B, K, 2, J))``."""
     theta = fit_models(flow, masks, model=model, distance=distance, iterations=iterations)
-    loss = em_loss(flow, masks, theta, model=model, distance=distance, alpha=alpha,
-                   normalise=normalise)
+    loss = em_loss(
+        flow, masks, theta, model=model, distance=distance, alpha=alpha, normalise=normalise
+    )
     return loss, theta
 
 
@@ -107,8 +129,14 @@ class EMLoss(nn.Module):
     ``(B, 2, H, W), (B, K, H, W) -> ()``; the last fitted theta is kept in ``self.theta``.
     """
 
-    def __init__(self, model: str = "quadratic12", distance: str = "l1", alpha: float = 1e-2,
-                 normalise: str = "pixels", iterations: int = 10):
+    def __init__(
+        self,
+        model: str = "quadratic12",
+        distance: str = "l1",
+        alpha: float = 1e-2,
+        normalise: str = "pixels",
+        iterations: int = 10,
+    ):
         super().__init__()
         self.model, self.distance, self.alpha = model, distance, alpha
         self.normalise, self.iterations = normalise, iterations
@@ -116,6 +144,12 @@ class EMLoss(nn.Module):
 
     def forward(self, flow: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         loss, self.theta = em_loss_fitted(
-            flow, masks, model=self.model, distance=self.distance, alpha=self.alpha,
-            normalise=self.normalise, iterations=self.iterations)
+            flow,
+            masks,
+            model=self.model,
+            distance=self.distance,
+            alpha=self.alpha,
+            normalise=self.normalise,
+            iterations=self.iterations,
+        )
         return loss.mean()

@@ -100,20 +100,16 @@ def average_timestamp_loss(
     for t_ref, stamp in ((t1, s), (t0, 1.0 - s)):
         xw, yw = warp_events(x.to(flow.dtype), y.to(flow.dtype), t.to(flow.dtype), flow, t_ref)
         per_event = torch.stack([on, on * stamp, 1.0 - on, (1.0 - on) * stamp])  # (4, N)
-        w = per_event.to(flow.dtype).unsqueeze(-2)  # (4, 1, N)
+        w = per_event.to(flow.dtype).reshape(4, *[1] * (xw.ndim - 1), -1)  # (4, ..., 1, N)
         if weights is not None:
-            w = w * weights.to(flow.dtype).unsqueeze(-3)  # (..., 4, K, N)
-        w = w.expand(*xw.shape[:-2], 4, *xw.shape[-2:])
-        shape = (*xw.shape[:-2], 4, xw.shape[-2] * xw.shape[-1])
-        images = splat(
-            xw.unsqueeze(-3).expand_as(w).reshape(shape),
-            yw.unsqueeze(-3).expand_as(w).reshape(shape),
-            height,
-            width,
-            w.reshape(shape),
-        )  # (..., 4, H, W): count ON, stamps ON, count OFF, stamps OFF
-        count_on, stamp_on, count_off, stamp_off = images.unbind(-3)
-        average = (stamp_on / (count_on + _EPS)).square() + (stamp_off / (count_off + _EPS)).square()
+            w = w * weights.to(flow.dtype)  # (4, ..., K, N)
+        w = w.expand(4, *xw.shape).flatten(-2)
+        images = splat(xw.flatten(-2), yw.flatten(-2), height, width, w)
+        # (4, ..., H, W): count ON, stamps ON, count OFF, stamps OFF
+        count_on, stamp_on, count_off, stamp_off = images.unbind(0)
+        average = (stamp_on / (count_on + _EPS)).square() + (
+            stamp_off / (count_off + _EPS)
+        ).square()
         hit = ((count_on + count_off) > _EPS).flatten(-2).sum(-1).to(flow.dtype)
         total = total + average.flatten(-2).sum(-1) / (hit + _EPS)
     return total.mean()
@@ -176,7 +172,15 @@ class AverageTimestampLoss(nn.Module):
         super().__init__()
         self.height, self.width = height, width
 
-    def forward(self, x, y, t, p, flow, weights=None) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    def forward(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        t: torch.Tensor,
+        p: torch.Tensor,
+        flow: torch.Tensor,
+        weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         return average_timestamp_loss(x, y, t, p, flow, self.height, self.width, weights)
 
 
@@ -194,7 +198,14 @@ class MultiReferenceFocusLoss(nn.Module):
         self.height, self.width = height, width
         self.references, self.kind = tuple(references), kind
 
-    def forward(self, x, y, t, flow, weights=None) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    def forward(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        t: torch.Tensor,
+        flow: torch.Tensor,
+        weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         return multi_reference_focus_loss(
             x, y, t, flow, self.height, self.width, weights, self.references, self.kind
         )

@@ -33,8 +33,11 @@ def load_config(name_or_path: str | Path) -> dict[str, Any]:
     else:
         resource = resources.files("motionlayers") / "configs" / f"{name_or_path}.yaml"
         if not resource.is_file():
-            raise InputError("--config", f"unknown recipe {name_or_path!r}; packaged recipes: "
-                                         f"{', '.join(available_configs())}, or give a .yaml path")
+            raise InputError(
+                "--config",
+                f"unknown recipe {name_or_path!r}; packaged recipes: "
+                f"{', '.join(available_configs())}, or give a .yaml path",
+            )
         text = resource.read_text()
     config = yaml.safe_load(text)
     if not isinstance(config, dict):

@@ -58,10 +58,18 @@ class EMMethod(L.LightningModule):
     """
 
     def __init__(
-        self, layers: int = 4, net: dict[str, Any] | None = None,
-        motion_model: str = "quadratic12", distance: str = "l1", alpha: float = 1e-2,
-        normalise: str = "pixels", fit_iterations: int = 10, lr: float = 1e-4,
-        augment: dict[str, float] | None = None, input_norm: str = "mean_l1", seed: int = 0,
+        self,
+        layers: int = 4,
+        net: dict[str, Any] | None = None,
+        motion_model: str = "quadratic12",
+        distance: str = "l1",
+        alpha: float = 1e-2,
+        normalise: str = "pixels",
+        fit_iterations: int = 10,
+        lr: float = 1e-4,
+        augment: dict[str, float] | None = None,
+        input_norm: str = "mean_l1",
+        seed: int = 0,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -74,7 +82,7 @@ class EMMethod(L.LightningModule):
         """Logits ``(B, K, H, W)`` of a flow ``(B, 2, H, W)`` in pixels."""
         if flow.ndim != 4 or flow.shape[1] != 2:
             raise ShapeError(f"flow: expected (B, 2, H, W), got {tuple(flow.shape)}")
-        return self.net(normalise_input(flow, self.hparams.input_norm))
+        return self.net(normalise_input(flow, self.hparams["input_norm"]))
 
     @torch.no_grad()
     def predict_masks(self, flow: torch.Tensor) -> torch.Tensor:
@@ -91,17 +99,31 @@ class EMMethod(L.LightningModule):
         masks = torch.softmax(self(flow), dim=1)
         hp = self.hparams
         loss, _theta = em_loss_fitted(
-            flow, masks, model=hp.motion_model, distance=hp.distance, alpha=hp.alpha,
-            normalise=hp.normalise, iterations=hp.fit_iterations)
+            flow,
+            masks,
+            model=hp["motion_model"],
+            distance=hp["distance"],
+            alpha=hp["alpha"],
+            normalise=hp["normalise"],
+            iterations=hp["fit_iterations"],
+        )
         return loss.mean()
+
+    def on_fit_start(self) -> None:
+        # One augmentation stream per DDP rank (same seed would repeat the fields on every rank).
+        self._generator.manual_seed(int(self.hparams["seed"]) + self.global_rank)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         flow = batch["flow"].float()
-        augment = self.hparams.augment
+        augment = self.hparams["augment"]
         if augment and float(torch.rand((), generator=self._generator)) < augment.get("p", 1.0):
             flow = add_global_motion(
-                flow, model="quadratic12", min_ratio=augment.get("min_ratio", 0.0),
-                max_ratio=augment.get("max_ratio", 1.0), generator=self._generator)
+                flow,
+                model="quadratic12",
+                min_ratio=augment.get("min_ratio", 0.0),
+                max_ratio=augment.get("max_ratio", 1.0),
+                generator=self._generator,
+            )
         loss = self._loss(flow)
         self.log("train_loss", loss, prog_bar=True, batch_size=flow.shape[0])
         return loss
@@ -109,12 +131,13 @@ class EMMethod(L.LightningModule):
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         flow = batch["flow"].float()
         loss = self._loss(flow)
-        self.log("val_loss", loss, prog_bar=True, on_epoch=True, sync_dist=True,
-                 batch_size=flow.shape[0])
+        self.log(
+            "val_loss", loss, prog_bar=True, on_epoch=True, sync_dist=True, batch_size=flow.shape[0]
+        )
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        return torch.optim.Adam(self.parameters(), lr=self.hparams["lr"])
 
 
 def load_em_model(path: str | Path, map_location: str | torch.device = "cpu") -> EMMethod:

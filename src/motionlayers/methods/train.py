@@ -44,10 +44,16 @@ def synthetic_datasets(data: dict[str, Any], seed: int) -> tuple[Dataset, Datase
     try:
         from motionlayers.data import SyntheticFlowDataset
     except ImportError as error:
-        raise InputError("--data", "synthetic data needs motionlayers.data.SyntheticFlowDataset, "
-                                   "which is not available; give a folder instead") from error
-    size = dict(height=int(data["height"]), width=int(data["width"]),
-                layers=int(data.get("synthetic_layers", 2)))
+        raise InputError(
+            "--data",
+            "synthetic data needs motionlayers.data.SyntheticFlowDataset, "
+            "which is not available; give a folder instead",
+        ) from error
+    size: dict[str, Any] = dict(
+        height=int(data["height"]),
+        width=int(data["width"]),
+        layers=int(data.get("synthetic_layers", 2)),
+    )
     train = SyntheticFlowDataset(length=int(data["train_length"]), seed=seed, **size)
     val = SyntheticFlowDataset(length=int(data["val_length"]), seed=seed + 1_000_003, **size)
     return train, val
@@ -55,9 +61,12 @@ def synthetic_datasets(data: dict[str, Any], seed: int) -> tuple[Dataset, Datase
 
 def folder_datasets(data: dict[str, Any], seed: int) -> tuple[Dataset, Dataset]:
     """A `FlowFolderDataset` split into train and validation (``val_fraction``, seeded)."""
-    full = FlowFolderDataset(data["source"], size=(int(data["height"]), int(data["width"])),
-                             backend=data.get("backend", "dis-medium"),
-                             cache_dir=data.get("cache_dir"))
+    full = FlowFolderDataset(
+        data["source"],
+        size=(int(data["height"]), int(data["width"])),
+        backend=data.get("backend", "dis-medium"),
+        cache_dir=data.get("cache_dir"),
+    )
     if len(full) < 2:
         raise InputError(data["source"], "needs at least two flows (train and validation)")
     val_count = min(len(full) - 1, max(1, round(len(full) * float(data.get("val_fraction", 0.1)))))
@@ -77,8 +86,13 @@ def build_datasets(config: dict[str, Any]) -> tuple[Dataset, Dataset]:
 
 
 def train(
-    config: dict[str, Any], out: str | Path, *, resume: str | Path | None = None,
-    devices: int | str = 1, accelerator: str = "cpu", datasets: tuple[Dataset, Dataset] | None = None,
+    config: dict[str, Any],
+    out: str | Path,
+    *,
+    resume: str | Path | None = None,
+    devices: int | str = 1,
+    accelerator: str = "cpu",
+    datasets: tuple[Dataset, Dataset] | None = None,
     progress: bool = True,
 ) -> L.LightningModule:
     """Train ``config["method"]`` on its data; returns the trained module (last state).
@@ -100,22 +114,37 @@ def train(
     L.seed_everything(int(config.get("seed", 0)), workers=True, verbose=False)
     train_set, val_set = datasets if datasets is not None else build_datasets(config)
     data, trainer_cfg = config["data"], dict(config.get("trainer", {}))
-    loader_args = dict(batch_size=int(data.get("batch_size", 8)),
-                       num_workers=int(data.get("num_workers", 0)))
+    loader_args: dict[str, Any] = dict(
+        batch_size=int(data.get("batch_size", 8)), num_workers=int(data.get("num_workers", 0))
+    )
     train_loader = DataLoader(train_set, shuffle=True, drop_last=False, **loader_args)
     val_loader = DataLoader(val_set, shuffle=False, **loader_args)
-    module = method.module(**config.get("model", {}), seed=int(config.get("seed", 0)))
+    model_args = dict(config.get("model", {}))
+    model_args.setdefault("seed", int(config.get("seed", 0)))
+    module = method.module(**model_args)
     interval = min(int(trainer_cfg.pop("val_check_interval", 1000)), len(train_loader))
-    checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", filename="best-{step}-{val_loss:.5f}",
-                                 monitor="val_loss", mode="min", save_top_k=1, save_last=True)
+    checkpoint = ModelCheckpoint(
+        dirpath=out / "checkpoints",
+        filename="best-{step}-{val_loss:.5f}",
+        monitor="val_loss",
+        mode="min",
+        save_top_k=1,
+        save_last=True,
+    )
     devices_count = devices if isinstance(devices, int) else 1
     trainer = L.Trainer(
-        default_root_dir=out, accelerator=accelerator, devices=devices,
+        default_root_dir=out,
+        accelerator=accelerator,
+        devices=devices,
         strategy="ddp" if devices_count > 1 else "auto",
-        max_steps=int(trainer_cfg.pop("max_steps", 1000)), val_check_interval=interval,
+        max_steps=int(trainer_cfg.pop("max_steps", 1000)),
+        val_check_interval=interval,
         callbacks=[checkpoint] + ([TQDMProgressBar()] if progress else []),
-        logger=CSVLogger(out, name="logs"), enable_progress_bar=progress,
-        enable_model_summary=False, num_sanity_val_steps=0, **trainer_cfg,
+        logger=CSVLogger(out, name="logs"),
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        **trainer_cfg,
     )
     last = out / "checkpoints" / "last.ckpt"
     ckpt_path = Path(resume) if resume is not None else (last if last.is_file() else None)

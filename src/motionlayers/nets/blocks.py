@@ -8,6 +8,7 @@ convolutions see time too). Registries map a name to a block class so that a rec
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -27,7 +28,7 @@ def _check_dims(dims: int) -> int:
     return dims
 
 
-def _sampling_factor(dims: int) -> tuple[int, ...]:
+def _sampling_factor(dims: int) -> Any:
     return (2, 2) if dims == 2 else (1, 2, 2)
 
 
@@ -136,17 +137,20 @@ class ConvTransit(nn.Module):
 
 
 DOWN_BLOCKS: dict[str, Callable[..., nn.Module]] = {
-    "maxpool": MaxPoolDown, "strided": StridedConvDown,
+    "maxpool": MaxPoolDown,
+    "strided": StridedConvDown,
 }
 UP_BLOCKS: dict[str, Callable[..., nn.Module]] = {
-    "interpolate": InterpolateUp, "transpose": TransposeUp,
+    "interpolate": InterpolateUp,
+    "transpose": TransposeUp,
 }
 TRANSIT_BLOCKS: dict[str, Callable[..., nn.Module]] = {"skip": SkipTransit, "conv": ConvTransit}
 CONV_BLOCKS: dict[str, Callable[..., nn.Module]] = {"double": DoubleConv}
 
 
-def lookup(registry: dict[str, Callable[..., nn.Module]], name: str, what: str
-           ) -> Callable[..., nn.Module]:
+def lookup(
+    registry: dict[str, Callable[..., nn.Module]], name: str, what: str
+) -> Callable[..., nn.Module]:
     """``registry[name]``, or an `InputError` listing the valid names."""
     if name not in registry:
         raise InputError(what, f"unknown block {name!r}; choose from {sorted(registry)}")

@@ -43,14 +43,26 @@ class UNet(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int = 2, out_channels: int = 4, depth: int = 4, width: int = 32,
-        dims: int = 2, norm: str = "instance", down: str = "maxpool", up: str = "interpolate",
-        transit: str = "skip", conv: str = "double", max_width: int = 512,
+        self,
+        in_channels: int = 2,
+        out_channels: int = 4,
+        depth: int = 4,
+        width: int = 32,
+        dims: int = 2,
+        norm: str = "instance",
+        down: str = "maxpool",
+        up: str = "interpolate",
+        transit: str = "skip",
+        conv: str = "double",
+        max_width: int = 512,
     ):
         super().__init__()
         if depth < 0 or width < 1 or in_channels < 1 or out_channels < 1:
-            raise InputError("UNet", f"need depth >= 0 and positive channels, got depth={depth}, "
-                                     f"width={width}, in={in_channels}, out={out_channels}")
+            raise InputError(
+                "UNet",
+                f"need depth >= 0 and positive channels, got depth={depth}, "
+                f"width={width}, in={in_channels}, out={out_channels}",
+            )
         self.dims, self.depth = dims, depth
         conv_block = lookup(CONV_BLOCKS, conv, "conv")
         down_block = lookup(DOWN_BLOCKS, down, "down")
@@ -64,20 +76,22 @@ class UNet(nn.Module):
         for level in range(depth):
             self.transits.append(transit_block(widths[level], dims=dims))
             self.downs.append(down_block(widths[level], dims=dims))
-            self.down_convs.append(conv_block(widths[level], widths[level + 1], dims=dims,
-                                              norm=norm))
+            self.down_convs.append(
+                conv_block(widths[level], widths[level + 1], dims=dims, norm=norm)
+            )
         self.ups = nn.ModuleList()
         self.up_convs = nn.ModuleList()
         for level in reversed(range(depth)):
             self.ups.append(up_block(widths[level + 1], widths[level], dims=dims))
-            self.up_convs.append(conv_block(2 * widths[level], widths[level], dims=dims,
-                                            norm=norm))
+            self.up_convs.append(conv_block(2 * widths[level], widths[level], dims=dims, norm=norm))
         self.head = conv_class(dims)(widths[0], out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != self.dims + 2:
-            raise ShapeError(f"UNet: expected a {self.dims + 2}-D input (B, C, "
-                             f"{'T, ' if self.dims == 3 else ''}H, W), got {tuple(x.shape)}")
+            raise ShapeError(
+                f"UNet: expected a {self.dims + 2}-D input (B, C, "
+                f"{'T, ' if self.dims == 3 else ''}H, W), got {tuple(x.shape)}"
+            )
         height, width = x.shape[-2:]
         multiple = 2**self.depth
         pad_h, pad_w = -height % multiple, -width % multiple

@@ -34,9 +34,7 @@ def connected_components(labels: np.ndarray, connectivity: int = 8) -> np.ndarra
     return regions
 
 
-def remove_small_segments(
-    labels: np.ndarray, min_size: int, connectivity: int = 8
-) -> np.ndarray:
+def remove_small_segments(labels: np.ndarray, min_size: int, connectivity: int = 8) -> np.ndarray:
     """Merge every connected component smaller than ``min_size`` pixels into a neighbour.
 
     A small component takes the label that is most frequent on its outer border (its one-pixel

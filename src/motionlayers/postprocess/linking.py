@@ -67,7 +67,9 @@ def relabel_table(score: np.ndarray, method: str = "hungarian") -> np.ndarray:
 
 
 def link_pair(
-    references: Sequence[np.ndarray], currents: Sequence[np.ndarray], layers: int,
+    references: Sequence[np.ndarray],
+    currents: Sequence[np.ndarray],
+    layers: int,
     method: str = "hungarian",
 ) -> np.ndarray:
     """Eq. 3.9 over several shared masks: ``sum_j J(references[j] == k, currents[j] == l)``.

@@ -1,0 +1,47 @@
+"""Datasets and generators: synthetic layered flows, image pairs and sequences with exact masks.
+
+`generate_layered_flow` draws one scene (flow ``(2, H, W)``, labels ``(H, W)``, per-layer theta
+``(K, 2, 6)`` quadratic12, optionally the image pair); `generate_sequence` draws ``T`` steps with
+models that change linearly in time (``"quadratic12+linear"``); `SyntheticFlowDataset` serves
+them by index and `write_synthetic_dataset` writes them in a DAVIS-like layout.
+"""
+
+from motionlayers.data.compositing import composite, inverse_points, random_texture
+from motionlayers.data.dataset import MODES, SyntheticFlowDataset
+from motionlayers.data.layered import (
+    LayeredSequence,
+    SynthConfig,
+    corrupt,
+    generate_sequence,
+    make_rng,
+    place_objects,
+    visible_labels,
+)
+from motionlayers.data.motions import MOTION_KINDS, motion_theta, sample_motion
+from motionlayers.data.pairs import LayeredFlow, estimate_flow, generate_layered_flow
+from motionlayers.data.shapes import SHAPE_KINDS, random_shape
+from motionlayers.data.writer import write_synthetic_dataset
+
+__all__ = [
+    "MODES",
+    "MOTION_KINDS",
+    "SHAPE_KINDS",
+    "LayeredFlow",
+    "LayeredSequence",
+    "SynthConfig",
+    "SyntheticFlowDataset",
+    "composite",
+    "corrupt",
+    "estimate_flow",
+    "generate_layered_flow",
+    "generate_sequence",
+    "inverse_points",
+    "make_rng",
+    "motion_theta",
+    "place_objects",
+    "random_shape",
+    "random_texture",
+    "sample_motion",
+    "visible_labels",
+    "write_synthetic_dataset",
+]

@@ -1,0 +1,94 @@
+"""Segmentation methods by name.
+
+A method is built by a factory ``factory(layers: int, device: str, **options)`` and returns either
+
+- a callable ``method(flow (B, 2, h, w)) -> (B, K, h, w)`` soft masks or ``(B, h, w)`` labels, or
+- an object with ``predict_masks(flow) -> (B, K, h, w)`` (e.g. a trained ``LightningModule``);
+
+`get_method` wraps both into a `Method` that always returns soft masks ``(B, K, h, w)`` summing to
+1 over K, on the flow's device, without gradients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from motionlayers.classical import classical_em, robust_layers
+from motionlayers.errors import InputError, ShapeError
+from motionlayers.postprocess.upsample import labels_to_masks
+
+MethodFactory = Callable[..., Any]
+METHODS: dict[str, MethodFactory] = {}
+"""Registry: method name -> factory ``(layers, device, **options)``."""
+
+
+class Method:
+    """A segmentation method with a uniform interface: ``method(flow) -> (B, K, h, w)``."""
+
+    def __init__(self, name: str, layers: int, predictor: Any):
+        self.name = name
+        self.layers = layers
+        self.predictor = predictor
+
+    def __call__(self, flow: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            if hasattr(self.predictor, "predict_masks"):
+                out = self.predictor.predict_masks(flow)
+            else:
+                out = self.predictor(flow)
+        if out.ndim == 3:
+            out = labels_to_masks(out, self.layers)
+        if out.ndim != 4 or out.shape[0] != flow.shape[0] or out.shape[-2:] != flow.shape[-2:]:
+            raise ShapeError(
+                f"method {self.name}: expected masks (B, K, h, w) or labels (B, h, w) for flow "
+                f"{tuple(flow.shape)}, got {tuple(out.shape)}"
+            )
+        out = out.to(flow.device, torch.float32).clamp_min(0)
+        return out / out.sum(1, keepdim=True).clamp_min(1e-8)
+
+
+def register_method(name: str, factory: MethodFactory) -> None:
+    """Add (or replace) the factory of method ``name``."""
+    METHODS[name] = factory
+
+
+def available_methods() -> list[str]:
+    """The names `get_method` accepts, sorted."""
+    return sorted(METHODS)
+
+
+def get_method(name: str, layers: int = 4, device: str = "cpu", **options: Any) -> Method:
+    """Build method ``name`` for K = ``layers``; an unknown name lists the valid ones."""
+    if name not in METHODS:
+        raise InputError(
+            "method", f"unknown method {name!r}; valid: {', '.join(available_methods())}"
+        )
+    if layers < 1:
+        raise InputError("layers", f"must be >= 1, got {layers}")
+    predictor = METHODS[name](layers=layers, device=device, **options)
+    if hasattr(predictor, "to") and hasattr(predictor, "predict_masks"):
+        predictor = predictor.to(device)
+        if hasattr(predictor, "eval"):
+            predictor.eval()
+    return Method(name, layers, predictor)
+
+
+def _classical_em(layers: int, device: str, initialisations: int = 10, **options: Any):
+    def run(flow: torch.Tensor) -> torch.Tensor:
+        return classical_em(flow, layers, initialisations, **options).masks
+
+    return run
+
+
+def _robust_layers(layers: int, device: str, **options: Any):
+    def run(flow: torch.Tensor) -> torch.Tensor:
+        return robust_layers(flow, layers, **options).labels
+
+    return run
+
+
+register_method("classical-em", _classical_em)
+register_method("robust-layers", _robust_layers)

@@ -1,0 +1,168 @@
+"""``segment_source``: the whole segmentation of one input, written atomically.
+
+input -> forward flows at the working size (`inputs.load_flows`) -> method (soft masks, batches)
+-> Hungarian temporal linking -> one motion model per layer (`motion.fit`) -> background layer
+(no ground truth) -> upsampling to the input size -> ``OUT/masks``, ``OUT/foreground``,
+``OUT/flow``, ``OUT/overlay.mp4``, ``OUT/motion.json``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from motionlayers.errors import InputError
+from motionlayers.flow import flow_to_color
+from motionlayers.io import iter_frames
+from motionlayers.io.atomic import atomic_directory
+from motionlayers.motion import fit
+from motionlayers.pipeline.inputs import load_flows
+from motionlayers.pipeline.outputs import (
+    VideoSink,
+    full_frames,
+    overlay,
+    write_frame_outputs,
+    write_motion_json,
+)
+from motionlayers.pipeline.registry import get_method
+from motionlayers.postprocess import FOREGROUND_RULES, background_layers, link_masks, upsample_masks
+from motionlayers.postprocess.upsample import labels_to_masks
+
+DEFAULT_METHOD = "classical-em"
+"""The method `segment_source` and ``motionlayers segment`` use when none is given."""
+DEFAULT_LAYERS = 4
+DEFAULT_SIZE = (128, 224)
+MOTION_MODEL = "quadratic12"
+"""The model fitted per layer for ``motion.json`` and the border rule."""
+
+
+@dataclass
+class SegmentResult:
+    """What `segment_source` did: ``frames`` written, ``size`` the input's ``(H, W)``,
+    ``seconds`` total, ``areas (T, K)`` layer area fractions, ``background (T,)`` layer ids."""
+
+    output: Path
+    method: str
+    frames: int
+    size: tuple[int, int]
+    seconds: float
+    areas: np.ndarray = field(repr=False)
+    background: np.ndarray = field(repr=False)
+
+    def summary(self) -> str:
+        """A few lines for the terminal."""
+        mean = ", ".join(f"{a:.2f}" for a in self.areas.mean(0))
+        fg = 1 - self.areas[np.arange(len(self.areas)), self.background].mean()
+        return (
+            f"segmented {self.frames} frames ({self.size[1]}x{self.size[0]}) with {self.method} "
+            f"in {self.seconds:.1f} s ({1000 * self.seconds / max(self.frames, 1):.0f} ms/frame)\n"
+            f"mean layer areas: {mean}; mean foreground area: {fg:.2f}\n"
+            f"outputs in {self.output}"
+        )
+
+
+def segment_source(
+    source: str | Path,
+    out: str | Path,
+    method: str = DEFAULT_METHOD,
+    layers: int = DEFAULT_LAYERS,
+    flow_backend: str = "dis-medium",
+    size: tuple[int, int] | None = DEFAULT_SIZE,
+    device: str = "cpu",
+    batch_size: int = 8,
+    foreground_rule: str = "border",
+    progress: bool = True,
+    method_options: dict[str, object] | None = None,
+) -> SegmentResult:
+    """Segment a video file, a folder of frames or a folder of flow files into motion layers.
+
+    Every input frame gets a mask (the last frame uses its negated backward flow, see
+    `inputs.load_flows`); stems are the frames' (``00000, 00001, ...`` for a video) or the flow
+    files'. Outputs, all at the input's resolution except ``flow/`` (working size):
+    ``OUT/masks/<stem>.png`` layer labels (indexed PNG), ``OUT/foreground/<stem>.png`` 0/255,
+    ``OUT/flow/<stem>.png`` colour wheel, ``OUT/overlay.mp4``, ``OUT/motion.json`` (per frame and
+    layer: model, theta ``(2, J)`` as nested lists in pixels of the working grid, area fraction).
+    ``OUT`` is built in a temporary folder and replaces any old ``OUT`` only on success.
+
+    Args:
+        size: working ``(height, width)`` of the flows, or None for the input's size.
+        foreground_rule: ``"border"`` or ``"largest"`` (see `motionlayers.postprocess`).
+        method_options: extra keyword options of the method's factory.
+
+    Raises:
+        InputError: missing, corrupt or empty input, unknown method, unwritable output.
+    """
+    start = time.perf_counter()
+    if foreground_rule not in FOREGROUND_RULES:
+        raise InputError(
+            "foreground rule", f"unknown {foreground_rule!r}; valid: {', '.join(FOREGROUND_RULES)}"
+        )
+    if batch_size < 1:
+        raise InputError("batch size", f"must be >= 1, got {batch_size}")
+    segmenter = get_method(method, layers, device, **(method_options or {}))
+    source = Path(source)
+    with atomic_directory(out) as tmp:
+        data = load_flows(source, flow_backend, size, progress)
+        flows = data.flows.to(device)
+        masks = []
+        batches = range(0, len(flows), batch_size)
+        for i in tqdm(batches, desc=f"segment ({method})", unit="batch", disable=not progress):
+            masks.append(segmenter(flows[i : i + batch_size]))
+        soft = link_masks(torch.cat(masks), "hungarian")
+        layers = soft.shape[1]
+        labels = soft.argmax(1)
+        theta = fit(flows, labels_to_masks(labels, layers), MOTION_MODEL, "l1")
+        background = background_layers(labels, foreground_rule, flows, theta, MOTION_MODEL)
+        areas = labels_to_masks(labels, layers).mean((-2, -1)).cpu().numpy()
+        for name in ("masks", "foreground", "flow"):
+            (tmp / name).mkdir()
+        frames = iter_frames(source) if data.kind != "flows" else None
+        sink = VideoSink(tmp / "overlay.mp4", data.fps, data.size)
+        try:
+            for t, frame in zip(range(len(data.stems)), full_frames(frames)):
+                full = upsample_masks(soft[t : t + 1], *data.size)[0].argmax(0).cpu().numpy()
+                flow_rgb = flow_to_color(flows[t : t + 1].cpu())
+                fg = (full != int(background[t])).astype(np.uint8) * 255
+                write_frame_outputs(tmp, data.stems[t], full, fg, flow_rgb)
+                if frame is None:
+                    frame = cv2.resize(flow_rgb[:, :, ::-1], data.size[::-1])
+                sink.write(overlay(frame, full))
+        finally:
+            sink.close()
+        write_motion_json(
+            tmp / "motion.json",
+            {
+                "source": str(source),
+                "method": method,
+                "model": MOTION_MODEL,
+                "working_size": list(flows.shape[-2:]),
+                "input_size": list(data.size),
+                "foreground_rule": foreground_rule,
+                "frames": [
+                    {
+                        "stem": stem,
+                        "background": int(background[t]),
+                        "layers": [
+                            {
+                                "label": k,
+                                "model": MOTION_MODEL,
+                                "theta": theta[t, k].cpu().tolist(),
+                                "area": float(areas[t, k]),
+                            }
+                            for k in range(layers)
+                        ],
+                    }
+                    for t, stem in enumerate(data.stems)
+                ],
+            },
+        )
+    seconds = time.perf_counter() - start
+    return SegmentResult(
+        Path(out), method, len(data.stems), data.size, seconds, areas, background.cpu().numpy()
+    )

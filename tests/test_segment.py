@@ -1,0 +1,182 @@
+"""The segmentation pipeline and ``motionlayers segment`` on tiny synthetic videos."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from motionlayers.cli.main import main
+from motionlayers.errors import InputError
+from motionlayers.io import read_mask
+from motionlayers.pipeline import DEFAULT_METHOD, get_method, register_method, segment_source
+from motionlayers.pipeline.registry import METHODS
+
+HEIGHT, WIDTH, FRAMES = 48, 64, 5
+FAST_EM = {"initialisations": 2, "iterations": 4, "irls": 2}
+
+
+@pytest.fixture(autouse=True)
+def _few_threads():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
+def synthetic_frames(frames: int = FRAMES) -> list[np.ndarray]:
+    """Two textured squares moving in opposite directions over a textured, panning background."""
+    rng = np.random.default_rng(0)
+    bg = cv2.GaussianBlur(
+        rng.integers(0, 255, (HEIGHT + 20, WIDTH, 3), dtype=np.uint8), (0, 0), 1.5
+    )
+    tex1 = cv2.GaussianBlur(rng.integers(0, 255, (14, 14, 3), dtype=np.uint8), (0, 0), 1.0)
+    tex2 = cv2.GaussianBlur(rng.integers(0, 255, (12, 12, 3), dtype=np.uint8), (0, 0), 1.0)
+    images = []
+    for t in range(frames):
+        image = bg[10 - t : 10 - t + HEIGHT].copy()
+        image[10:24, 6 + 3 * t : 20 + 3 * t] = tex1
+        image[28:40, 46 - 3 * t : 58 - 3 * t] = tex2
+        images.append(image)
+    return images
+
+
+def write_video(path: Path, frames: int = FRAMES) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10, (WIDTH, HEIGHT))
+    for image in synthetic_frames(frames):
+        writer.write(image)
+    writer.release()
+    return path
+
+
+def check_outputs(out: Path, stems: list[str], size: tuple[int, int], layers: int) -> None:
+    for folder in ("masks", "foreground", "flow"):
+        assert sorted(p.stem for p in (out / folder).iterdir()) == stems
+    for stem in stems:
+        labels = read_mask(out / "masks" / f"{stem}.png")
+        assert labels.shape == size and labels.max() < layers
+        foreground = cv2.imread(str(out / "foreground" / f"{stem}.png"), cv2.IMREAD_GRAYSCALE)
+        assert foreground.shape == size and set(np.unique(foreground)) <= {0, 255}
+    capture = cv2.VideoCapture(str(out / "overlay.mp4"))
+    ok, frame = capture.read()
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    capture.release()
+    assert ok and frame.shape[:2] == size and count == len(stems)
+    record = json.loads((out / "motion.json").read_text())
+    assert [f["stem"] for f in record["frames"]] == stems
+    first = record["frames"][0]
+    assert len(first["layers"]) == layers and np.shape(first["layers"][0]["theta"]) == (2, 6)
+    assert abs(sum(layer["area"] for layer in first["layers"]) - 1) < 1e-5
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp folder
+
+
+def test_segment_video_writes_every_output(tmp_path: Path) -> None:
+    video = write_video(tmp_path / "clip.avi")
+    result = segment_source(
+        video,
+        tmp_path / "out",
+        method="classical-em",
+        layers=3,
+        size=(24, 32),
+        progress=False,
+        method_options=FAST_EM,
+    )
+    stems = [f"{t:05d}" for t in range(FRAMES)]
+    check_outputs(tmp_path / "out", stems, (HEIGHT, WIDTH), 3)
+    assert result.frames == FRAMES and "segmented 5 frames" in result.summary()
+
+
+def test_segment_frames_folder_through_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t, image in enumerate(synthetic_frames()):
+        cv2.imwrite(str(folder / f"im{t}.png"), image)
+    code = main(
+        [
+            "segment",
+            str(folder),
+            "-o",
+            str(tmp_path / "out"),
+            "--method",
+            "robust-layers",
+            "--layers",
+            "3",
+            "--size",
+            "24x32",
+            "--foreground-rule",
+            "largest",
+            "--no-progress",
+        ]
+    )
+    assert code == 0 and "segmented 5 frames" in capsys.readouterr().out
+    check_outputs(tmp_path / "out", [f"im{t}" for t in range(FRAMES)], (HEIGHT, WIDTH), 3)
+
+
+def test_segment_flow_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    flow = np.zeros((HEIGHT, WIDTH, 2), np.float32)
+    flow[10:30, 10:30] = (3.0, -1.0)
+    for t in range(3):
+        np.save(folder / f"f{t}.npy", flow)
+    segment_source(
+        folder, tmp_path / "out", method="robust-layers", layers=2, size=None, progress=False
+    )
+    check_outputs(tmp_path / "out", ["f0", "f1", "f2"], (HEIGHT, WIDTH), 2)
+    labels = read_mask(tmp_path / "out" / "masks" / "f0.png")
+    fg = cv2.imread(str(tmp_path / "out" / "foreground" / "f0.png"), cv2.IMREAD_GRAYSCALE)
+    assert (fg[10:30, 10:30] == 255).all() and (fg[40:] == 0).all()
+    assert len(np.unique(labels)) == 2
+
+
+class _SquareNet(torch.nn.Module):
+    """A stand-in for a trained LightningModule: ``predict_masks(flow) -> (B, K, h, w)``."""
+
+    def predict_masks(self, flow: torch.Tensor) -> torch.Tensor:
+        moving = (flow.abs().sum(1, keepdim=True) > 1).float()
+        return torch.cat([1 - moving, moving], 1)
+
+
+def test_registry_accepts_predict_masks_modules(tmp_path: Path) -> None:
+    register_method("square-net", lambda layers, device: _SquareNet())
+    try:
+        method = get_method("square-net", layers=2)
+        flow = torch.zeros(1, 2, 8, 8)
+        flow[..., 2:4, 2:4] = 2.0
+        masks = method(flow)
+        assert masks.shape == (1, 2, 8, 8) and masks[0, 1, 2:4, 2:4].eq(1).all()
+    finally:
+        METHODS.pop("square-net")
+    with pytest.raises(InputError, match="classical-em"):
+        get_method("nope")
+    assert DEFAULT_METHOD in METHODS
+
+
+def test_segment_errors_leave_no_output(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="does not exist"):
+        segment_source(tmp_path / "missing.avi", out, progress=False)
+    corrupt = tmp_path / "corrupt.avi"
+    corrupt.write_bytes(b"not a video at all" * 10)
+    with pytest.raises(InputError):
+        segment_source(corrupt, out, progress=False)
+    empty = write_video(tmp_path / "empty.avi", frames=0)
+    with pytest.raises(InputError):
+        segment_source(empty, out, progress=False)
+    single = write_video(tmp_path / "single.avi", frames=1)
+    with pytest.raises(InputError, match="two frames"):
+        segment_source(single, out, method="robust-layers", progress=False)
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["corrupt.avi", "empty.avi", "single.avi"]
+    )
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    video = write_video(tmp_path / "clip.avi")
+    assert main(["segment", str(video), "-o", str(blocker / "out"), "--no-progress"]) == 1
+    assert main(["segment", str(video), "-o", str(out), "--method", "nope"]) == 1
+    assert not out.exists()
