@@ -21,7 +21,8 @@ from motionlayers.eval.records import EvaluationResult, SequenceFiles
 from motionlayers.eval.scoring import score_binary_sequence, score_object_sequence
 from motionlayers.eval.selection import get_selection
 from motionlayers.eval.summary import summarise
-from motionlayers.io.masks import list_masks, natural_key
+from motionlayers.io.listing import natural_key
+from motionlayers.io.masks import list_masks
 
 
 def collect_sequences(

@@ -11,7 +11,6 @@ happen when `iter_frames` is called, before any frame is consumed.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from motionlayers.errors import InputError, ShapeError
 from motionlayers.io.atomic import atomic_path
+from motionlayers.io.listing import list_by_stem
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
 """Image file extensions a frames folder may hold (case-insensitive); other files are ignored."""
@@ -31,20 +31,7 @@ def list_frames(folder: str | Path) -> list[tuple[str, Path]]:
     Raises:
         InputError: the folder is missing, holds no image, or two images share a stem.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(folder, "folder does not exist" if not folder.exists() else "not a folder")
-    paths = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
-    if not paths:
-        known = ", ".join(IMAGE_EXTENSIONS)
-        raise InputError(folder, f"holds no image frames ({known})")
-    paths.sort(key=lambda p: _natural_key(p.name))
-    stems: dict[str, Path] = {}
-    for path in paths:
-        if path.stem in stems:
-            raise InputError(path, f"has the same stem as {stems[path.stem].name}")
-        stems[path.stem] = path
-    return [(p.stem, p) for p in paths]
+    return list_by_stem(folder, IMAGE_EXTENSIONS, "image frames")
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -183,7 +170,3 @@ def _resized(
     if size is None:
         return frames
     return ((stem, resize_image(frame, size)) for stem, frame in frames)
-
-
-def _natural_key(name: str) -> list[int | str]:
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]

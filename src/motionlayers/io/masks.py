@@ -27,6 +27,7 @@ from PIL import Image, UnidentifiedImageError
 
 from motionlayers.errors import InputError, ShapeError
 from motionlayers.io.atomic import atomic_path
+from motionlayers.io.listing import list_by_stem
 
 MASK_EXTENSIONS = (".png", ".bmp")
 """Lossless image extensions a mask folder may hold (case-insensitive)."""
@@ -111,42 +112,7 @@ def list_masks(folder: str | Path) -> list[tuple[str, Path]]:
     Raises:
         InputError: the folder is missing or holds no mask image, or two masks share a stem.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(folder, "folder does not exist" if not folder.exists() else "not a folder")
-    paths = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in MASK_EXTENSIONS]
-    if not paths:
-        raise InputError(folder, f"holds no mask images ({', '.join(MASK_EXTENSIONS)})")
-    paths.sort(key=lambda p: natural_key(p.name))
-    stems: dict[str, Path] = {}
-    for path in paths:
-        if path.stem in stems:
-            raise InputError(path, f"has the same stem as {stems[path.stem].name}")
-        stems[path.stem] = path
-    return [(p.stem, p) for p in paths]
-
-
-def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
-    """Sort key that orders ``frame2`` before ``frame10`` (digit runs compare as numbers)."""
-    key: list[tuple[int, int | str]] = []
-    digits = ""
-    text = ""
-    for char in name:
-        if char.isdigit():
-            if text:
-                key.append((1, text.lower()))
-                text = ""
-            digits += char
-        else:
-            if digits:
-                key.append((0, int(digits)))
-                digits = ""
-            text += char
-    if digits:
-        key.append((0, int(digits)))
-    if text:
-        key.append((1, text.lower()))
-    return tuple(key)
+    return list_by_stem(folder, MASK_EXTENSIONS, "mask images")
 
 
 def _labels_from_image(image: Image.Image, path: Path) -> np.ndarray:

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from motionlayers.errors import InputError
 from motionlayers.flow import get_backend, resize_flow, to_tensor
 from motionlayers.io import iter_frames, read_flow, resize_image
-from motionlayers.io.masks import natural_key
+from motionlayers.io.listing import natural_key
 
 FLOW_FILE_SUFFIXES = (".flo", ".pfm", ".npy", ".npz")
 """A folder holding files with these suffixes is read as precomputed flows (16-bit KITTI PNG
