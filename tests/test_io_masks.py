@@ -14,7 +14,6 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from motionlayers.errors import InputError, ShapeError
-from motionlayers.io import masks as mask_io
 from motionlayers.io.masks import (
     DAVIS_PALETTE,
     list_masks,
@@ -152,8 +151,10 @@ def test_list_masks_natural_order_and_errors(tmp_path: Path) -> None:
 
 
 def test_natural_key() -> None:
-    names = ["a10", "a2", "a1b", "b", "a1"]
-    assert sorted(names, key=mask_io.natural_key) == ["a1", "a1b", "a2", "a10", "b"]
+    from motionlayers.io.listing import natural_key
+
+    names = ["a10", "a2", "a1b", "b", "a1", "10", "2"]
+    assert sorted(names, key=natural_key) == ["2", "10", "a1", "a1b", "a2", "a10", "b"]
 
 
 def test_resize_mask_nearest_keeps_labels() -> None:
