@@ -78,6 +78,12 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    if args.frames_per_sequence < 3:
+        print(
+            "error: davis16 skips the first and last frame: --frames-per-sequence >= 3",
+            file=sys.stderr,
+        )
+        return 1
     torch.set_num_threads(args.threads)
     size = tuple(int(v) for v in args.size.lower().split("x"))
     sequences = sorted(d.name for d in frames_root.iterdir() if d.is_dir())[: args.sequences]

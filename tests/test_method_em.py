@@ -121,6 +121,7 @@ def test_folder_dataset_computes_flow_of_frames(tmp_path):
     assert abs(float(flow[0, 10:-10, 10:-10].median()) - 2.0) < 0.5
 
 
+@pytest.mark.slow
 def test_training_segments_two_layer_flows(tmp_path):
     torch.set_num_threads(2)
     config = apply_overrides(

@@ -141,6 +141,10 @@ class _SquareNet(torch.nn.Module):
         return torch.cat([1 - moving, moving], 1)
 
 
+def _square_net_factory(layers: int, device: str) -> _SquareNet:
+    return _SquareNet()
+
+
 def test_registry_accepts_predict_masks_modules(tmp_path: Path) -> None:
     register_method("square-net", lambda layers, device: _SquareNet())
     try:
@@ -151,6 +155,11 @@ def test_registry_accepts_predict_masks_modules(tmp_path: Path) -> None:
         assert masks.shape == (1, 2, 8, 8) and masks[0, 1, 2:4, 2:4].eq(1).all()
     finally:
         METHODS.pop("square-net")
+    register_method("square-net-lazy", "test_segment:_square_net_factory")
+    try:
+        assert get_method("square-net-lazy", layers=2)(flow).shape == (1, 2, 8, 8)
+    finally:
+        METHODS.pop("square-net-lazy")
     with pytest.raises(InputError, match="classical-em"):
         get_method("nope")
     assert DEFAULT_METHOD in METHODS

@@ -8,8 +8,8 @@ from motionlayers.errors import InputError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from motionlayers.methods import METHODS
-
+    # The method name is checked when the command runs (`get_method` lists the valid names), so
+    # that building the parser does not import Lightning for every other command.
     parser = subparsers.add_parser(
         "train",
         help="train a segmentation method (checkpoints, CSV logs, resume)",
@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "last.ckpt when present. Several devices train with DDP."
         ),
     )
-    parser.add_argument("method", choices=sorted(METHODS), help="method to train")
+    parser.add_argument("method", help="method to train (em)")
     parser.add_argument(
         "--config", default=None, help="recipe name or YAML path (default: the method's recipe)"
     )

@@ -1,4 +1,4 @@
-"""Objectives as pure functions (plus thin modules)."""
+"""Objectives as pure functions (plus thin modules): EM flow reconstruction, event deblurring."""
 
 from motionlayers.losses.em import (
     NORMALISATIONS,
@@ -8,12 +8,30 @@ from motionlayers.losses.em import (
     fit_models,
     negative_entropy,
 )
+from motionlayers.losses.events import (
+    AverageTimestampLoss,
+    ContrastLoss,
+    MultiReferenceFocusLoss,
+    average_timestamp_loss,
+    contrast,
+    contrast_loss,
+    focus,
+    multi_reference_focus_loss,
+)
 
 __all__ = [
     "NORMALISATIONS",
+    "AverageTimestampLoss",
+    "ContrastLoss",
     "EMLoss",
+    "MultiReferenceFocusLoss",
+    "average_timestamp_loss",
+    "contrast",
+    "contrast_loss",
     "em_loss",
     "em_loss_fitted",
     "fit_models",
+    "focus",
+    "multi_reference_focus_loss",
     "negative_entropy",
 ]

@@ -6,11 +6,15 @@ A method is built by a factory ``factory(layers: int, device: str, **options)`` 
 - an object with ``predict_masks(flow) -> (B, K, h, w)`` (e.g. a trained ``LightningModule``);
 
 `get_method` wraps both into a `Method` that always returns soft masks ``(B, K, h, w)`` summing to
-1 over K, on the flow's device, without gradients.
+1 over K, on the flow's device, without gradients. A factory may also be registered as a string
+``"package.module:attribute"``, imported on first use; a network method plugs in with e.g.
+``register_method("em", "motionlayers.methods.em:build_predictor")`` where ``build_predictor``
+loads the checkpoint and returns the ``LightningModule`` (moved to ``device``, put in eval mode).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -20,9 +24,10 @@ from motionlayers.classical import classical_em, robust_layers
 from motionlayers.errors import InputError, ShapeError
 from motionlayers.postprocess.upsample import labels_to_masks
 
-MethodFactory = Callable[..., Any]
+MethodFactory = Callable[..., Any] | str
 METHODS: dict[str, MethodFactory] = {}
-"""Registry: method name -> factory ``(layers, device, **options)``."""
+"""Registry: method name -> factory ``(layers, device, **options)``, or ``"module:attribute"``
+naming one, imported on first use (so a heavy network method costs nothing until chosen)."""
 
 
 class Method:
@@ -68,7 +73,11 @@ def get_method(name: str, layers: int = 4, device: str = "cpu", **options: Any) 
         )
     if layers < 1:
         raise InputError("layers", f"must be >= 1, got {layers}")
-    predictor = METHODS[name](layers=layers, device=device, **options)
+    factory = METHODS[name]
+    if isinstance(factory, str):
+        module, _, attribute = factory.partition(":")
+        factory = getattr(importlib.import_module(module), attribute)
+    predictor = factory(layers=layers, device=device, **options)
     if hasattr(predictor, "to") and hasattr(predictor, "predict_masks"):
         predictor = predictor.to(device)
         if hasattr(predictor, "eval"):
