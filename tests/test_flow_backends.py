@@ -16,6 +16,7 @@ from motionlayers.flow import (
     from_tensor,
     get_backend,
     iter_flows,
+    oversampled_size,
     register_backend,
     resize_flow,
     to_tensor,
@@ -227,6 +228,22 @@ def test_iter_flows_working_size_and_precomputed(tmp_path):
     items = list(iter_flows(tmp_path / "frames", backend, size=(32, 40), progress=False))
     assert len(items) == 2
     np.testing.assert_allclose(items[0][2], 2.0)
+
+
+def test_iter_flows_oversampled(tmp_path):
+    # Flow computed on 64x80 frames for a 32x40 working size: the shift halves, frames shrink.
+    write_frames(tmp_path / "frames", count=3)
+    items = list(
+        iter_flows(tmp_path / "frames", "dis-medium", size=(32, 40), oversample=2, progress=False)
+    )
+    assert len(items) == 2
+    for _stem, frame, flow in items:
+        assert frame.shape == (32, 40, 3) and flow.shape == (32, 40, 2)
+        inner = flow[8:-8, 8:-8].reshape(-1, 2)
+        np.testing.assert_allclose(np.median(inner, 0), np.array(SHIFT) / 2, atol=0.15)
+    assert oversampled_size((32, 40), 2) == (64, 80) and oversampled_size(None, 2) is None
+    with pytest.raises(InputError, match="oversample"):
+        oversampled_size((32, 40), 0)
 
 
 def test_iter_flows_errors(tmp_path):

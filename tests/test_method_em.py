@@ -14,6 +14,7 @@ from motionlayers.data.folders import FlowFolderDataset, cache_key, find_sources
 from motionlayers.errors import InputError
 from motionlayers.methods import METHODS, EMMethod, get_method, load_em_model
 from motionlayers.methods.config import apply_overrides, load_config
+from motionlayers.methods.em import build_predictor, export_weights
 from motionlayers.methods.train import train
 from motionlayers.motion import fit
 
@@ -150,11 +151,35 @@ def test_training_segments_two_layer_flows(tmp_path):
     reloaded = load_em_model(tmp_path / "checkpoints" / "last.ckpt")
     assert reloaded.hparams.layers == 2 and reloaded.hparams.net["width"] == 8
     torch.testing.assert_close(reloaded.predict_masks(flows), masks)
+    # Exported float16 weights: a third of the checkpoint, the same segmentation.
+    exported = export_weights(best[0], tmp_path / "model.pt", meta={"steps": 80})
+    assert exported.stat().st_size < best[0].stat().st_size / 2
+    small = load_em_model(exported)
+    assert small.weights_meta == {"steps": 80} and small.hparams["layers"] == 2
+    module_best = load_em_model(best[0])
+    agree = small.predict_masks(flows).argmax(1) == module_best.predict_masks(flows).argmax(1)
+    assert agree.float().mean() > 0.99
 
 
 def test_load_em_model_errors(tmp_path):
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match="does not exist"):
         load_em_model(tmp_path / "missing.ckpt")
+    corrupt = tmp_path / "corrupt.ckpt"
+    corrupt.write_bytes(b"PK\x03\x04 not a zip archive")
+    with pytest.raises(InputError, match="corrupt.ckpt"):
+        load_em_model(corrupt)
+    other = tmp_path / "other.pt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, other)
+    with pytest.raises(InputError, match="not an EM checkpoint"):
+        load_em_model(other)
+
+
+def test_build_predictor_checks_layers(tmp_path):
+    path = export_weights(EMMethod(layers=3, net={"depth": 2, "width": 4}), tmp_path / "k3.pt")
+    assert build_predictor(None, checkpoint=path).hparams["layers"] == 3
+    assert build_predictor(3, checkpoint=path).hparams["layers"] == 3
+    with pytest.raises(InputError, match="K=3"):
+        build_predictor(2, checkpoint=path)
 
 
 def test_predict_masks_odd_size_and_training_flag():

@@ -13,6 +13,7 @@ import torch
 from motionlayers.cli.main import main
 from motionlayers.errors import InputError
 from motionlayers.io import read_mask
+from motionlayers.methods.em import EMMethod, export_weights
 from motionlayers.pipeline import DEFAULT_METHOD, get_method, register_method, segment_source
 from motionlayers.pipeline.registry import METHODS
 
@@ -114,6 +115,33 @@ def test_segment_frames_folder_through_cli(tmp_path: Path, capsys: pytest.Captur
     )
     assert code == 0 and "segmented 5 frames" in capsys.readouterr().out
     check_outputs(tmp_path / "out", [f"im{t}" for t in range(FRAMES)], (HEIGHT, WIDTH), 3)
+
+
+def test_segment_with_a_trained_network_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    weights = export_weights(EMMethod(layers=3, net={"depth": 2, "width": 4}), tmp_path / "k3.pt")
+    video = write_video(tmp_path / "clip.avi")
+    args = ["segment", str(video), "-o", str(tmp_path / "out"), "--size", "24x32"]
+    assert main([*args, "--checkpoint", str(weights), "--no-progress"]) == 0
+    assert "with em" in capsys.readouterr().out
+    check_outputs(tmp_path / "out", [f"{t:05d}" for t in range(FRAMES)], (HEIGHT, WIDTH), 3)
+    # The network's K is fixed by training: asking for another K is a clear error, no output.
+    code = main([*args[:3], str(tmp_path / "out2"), "--checkpoint", str(weights), "--layers", "2"])
+    assert code == 1 and "K=3" in capsys.readouterr().err
+    assert not (tmp_path / "out2").exists()
+
+
+def test_shipped_model_segments_a_moving_square() -> None:
+    flow = torch.zeros(2, 2, 128, 224)
+    flow[:, 0] = 1.0  # camera pan
+    flow[:, :, 40:90, 60:130] = torch.tensor([-4.0, 2.0]).view(2, 1, 1)
+    masks = get_method("em")(flow)
+    assert masks.shape[:2] == (2, 2)
+    labels = masks.argmax(1)
+    inside, outside = labels[:, 45:85, 65:125], labels[:, 100:, :]
+    assert (inside == inside[0, 0, 0]).float().mean() > 0.9
+    assert (outside != inside[0, 0, 0]).float().mean() > 0.9
 
 
 def test_segment_flow_folder(tmp_path: Path) -> None:

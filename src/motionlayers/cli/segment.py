@@ -1,4 +1,5 @@
-"""``motionlayers segment INPUT -o OUT``: layered motion segmentation of a video."""
+"""``motionlayers segment INPUT -o OUT``: layered motion segmentation of a video or of an event
+recording (dispatched by the input's type: event files go to `pipeline.events`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ import argparse
 from motionlayers.cli.flow import parse_size
 from motionlayers.flow import available_backends
 from motionlayers.pipeline import DEFAULT_METHOD, available_methods, segment_source
-from motionlayers.pipeline.segment import DEFAULT_LAYERS, DEFAULT_SIZE
+from motionlayers.pipeline.events import (
+    EVENT_METHODS,
+    EVENT_SUFFIXES,
+    is_event_input,
+    segment_events,
+)
+from motionlayers.pipeline.registry import DEFAULT_LAYERS
+from motionlayers.pipeline.segment import DEFAULT_SIZE
 from motionlayers.postprocess import FOREGROUND_RULES
 
 
@@ -19,21 +27,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Segment a video file, a folder of frames or a folder of flow files (.flo, .pfm, "
             ".npy, .npz) into motion layers. Writes OUT/masks/<stem>.png (layer labels), "
             "OUT/foreground/<stem>.png (0/255), OUT/flow/<stem>.png, OUT/overlay.mp4 and "
-            "OUT/motion.json. OUT is replaced only on success."
+            "OUT/motion.json. An event recording (" + " ".join(EVENT_SUFFIXES) + ") is "
+            "segmented window by window by EV-LayerSegNet: OUT/masks/<index>.png, "
+            "OUT/windows.csv, OUT/overlay.mp4 and OUT/motion.json. OUT is replaced only on "
+            "success."
         ),
     )
-    parser.add_argument("input", help="video file, folder of frames, or folder of flow files")
+    parser.add_argument(
+        "input",
+        help="video file, folder of frames, folder of flow files, or event recording",
+    )
     parser.add_argument("-o", "--output", required=True, help="output folder")
     parser.add_argument(
         "--method",
-        default=DEFAULT_METHOD,
-        help=f"segmentation method: {', '.join(available_methods())} (default {DEFAULT_METHOD})",
+        default=None,
+        help=f"segmentation method: {', '.join(available_methods())} (default {DEFAULT_METHOD}); "
+        f"events: {', '.join(EVENT_METHODS)} (default {EVENT_METHODS[0]})",
     )
     parser.add_argument(
         "--layers",
         type=int,
-        default=DEFAULT_LAYERS,
-        help=f"number of layers K (default {DEFAULT_LAYERS})",
+        default=None,
+        help=f"number of layers K (default: the trained model's; {DEFAULT_LAYERS} for classical "
+        "methods)",
     )
     parser.add_argument(
         "--flow",
@@ -44,6 +60,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--size",
         default="x".join(map(str, DEFAULT_SIZE)),
         help="working size HxW of the flows (default %(default)s)",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        default=None,
+        help="trained model for a network method: a train checkpoint (.ckpt) or exported "
+        "weights (.pt); default: the model shipped with motionlayers",
+    )
+    events = parser.add_argument_group("event recordings")
+    events.add_argument(
+        "--window-events",
+        type=int,
+        default=None,
+        help="events per window (default: the model's events per pixel x sensor pixels)",
+    )
+    events.add_argument("--window-us", type=int, default=None, help="windows of this duration")
+    events.add_argument(
+        "--sensor-size", default=None, help="WxH, for event files that do not store it"
     )
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--batch-size", type=int, default=8, help="flows per batch (default 8)")
@@ -58,10 +91,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if is_event_input(args.input):
+        events_result = segment_events(
+            args.input,
+            args.output,
+            window_events=args.window_events,
+            window_us=args.window_us,
+            layers=args.layers,
+            sensor_size=args.sensor_size,
+            method=args.method or EVENT_METHODS[0],
+            checkpoint=args.checkpoint,
+            device=args.device,
+            progress=not args.no_progress,
+        )
+        print(events_result.summary())
+        return 0
     result = segment_source(
         args.input,
         args.output,
-        method=args.method,
+        method=args.method or DEFAULT_METHOD,
         layers=args.layers,
         flow_backend=args.flow,
         size=parse_size(args.size),
@@ -69,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         foreground_rule=args.foreground_rule,
         progress=not args.no_progress,
+        method_options={"checkpoint": args.checkpoint} if args.checkpoint else None,
     )
     print(result.summary())
     return 0

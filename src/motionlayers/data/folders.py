@@ -3,10 +3,11 @@
 `FlowFolderDataset(root, size)` finds its sources under ``root``: ``root`` itself when it is a
 video, a folder of frames or a folder of flow files; otherwise every such entry directly inside
 ``root`` (one level, sorted). Frames and videos go through `motionlayers.flow.iter_flows` with the
-chosen backend at the working size; flow files (``.flo``, ``.pfm``, ``.npy``, ``.npz``; ``.png``
-counts as frames) are read and resized with vector rescaling. Each source's flows are cached as
-``.npy`` ``(2, H, W)`` float32 under ``cache_dir/<key>/`` where the key hashes the resolved source
-path, the size and the backend; a ``done`` file marks a complete cache entry.
+chosen backend, computed at ``oversample`` times the working size then resized, as ``segment``
+does; flow files (``.flo``, ``.pfm``, ``.npy``, ``.npz``; ``.png`` counts as frames) are read and
+resized with vector rescaling. Each source's flows are cached as ``.npy`` ``(2, H, W)`` float32
+under ``cache_dir/<key>/`` where the key hashes the resolved source path, the size, the backend
+and the oversampling; a ``done`` file marks a complete cache entry.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from motionlayers.errors import InputError
-from motionlayers.flow import iter_flows, resize_flow
+from motionlayers.flow import FLOW_OVERSAMPLING, iter_flows, resize_flow
 from motionlayers.io.atomic import atomic_path
 from motionlayers.io.flow import read_flow
 from motionlayers.io.frames import IMAGE_EXTENSIONS
@@ -62,18 +63,23 @@ def find_sources(root: str | Path) -> list[tuple[Path, str]]:
     return found
 
 
-def cache_key(source: Path, size: tuple[int, int], backend: str) -> str:
-    """Stable key of a source's flows: hash of resolved path, size and backend."""
+def cache_key(source: Path, size: tuple[int, int], backend: str, oversample: int = 1) -> str:
+    """Stable key of a source's flows: hash of resolved path, size, backend and oversampling."""
     text = f"{source.resolve()}|{size[0]}x{size[1]}|{backend}"
+    if oversample != 1:
+        text += f"|x{oversample}"
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
-def _source_flows(source: Path, kind: str, size: tuple[int, int], backend: str, progress: bool):
+def _source_flows(
+    source: Path, kind: str, size: tuple[int, int], backend: str, progress: bool, oversample: int
+):
     if kind == "flows":
         for path in _files(source, FLOW_FILE_EXTENSIONS):
             yield path.stem, resize_flow(read_flow(path), *size)
     else:
-        for stem, _frame, flow in iter_flows(source, backend, size=size, progress=progress):
+        pairs = iter_flows(source, backend, size=size, progress=progress, oversample=oversample)
+        for stem, _frame, flow in pairs:
             yield stem, flow
 
 
@@ -84,20 +90,23 @@ def cache_source(
     backend: str,
     cache_dir: Path,
     progress: bool = True,
+    oversample: int = FLOW_OVERSAMPLING,
 ) -> list[Path]:
     """Compute (or reuse) the cached ``.npy`` flows ``(2, H, W)`` of one source."""
-    folder = cache_dir / cache_key(source, size, backend)
+    oversample = oversample if kind != "flows" else 1
+    folder = cache_dir / cache_key(source, size, backend, oversample)
     done = folder / "done"
     if done.is_file():
         return sorted(folder.glob("*.npy"))
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for index, (_stem, flow) in enumerate(_source_flows(source, kind, size, backend, progress)):
+    flows = _source_flows(source, kind, size, backend, progress, oversample)
+    for index, (_stem, flow) in enumerate(flows):
         path = folder / f"{index:06d}.npy"
         with atomic_path(path) as tmp:
             np.save(tmp, np.ascontiguousarray(flow.transpose(2, 0, 1), dtype=np.float32))
         paths.append(path)
-    done.write_text(f"{source.resolve()}\n{size}\n{backend}\n")
+    done.write_text(f"{source.resolve()}\n{size}\n{backend}\nx{oversample}\n")
     return paths
 
 
@@ -111,6 +120,8 @@ class FlowFolderDataset(Dataset):
         cache_dir: where the flows are cached (default ``$MOTIONLAYERS_CACHE`` or
             ``~/.cache/motionlayers/flows``).
         progress: show progress bars while computing flow.
+        oversample: frames and videos: flow computed at this multiple of ``size``, then resized
+            (see `motionlayers.flow.FLOW_OVERSAMPLING`, the default, as in ``segment``).
 
     Items:
         ``{"flow": (2, H, W) float32 tensor, "source": str, "index": int}``.
@@ -123,13 +134,16 @@ class FlowFolderDataset(Dataset):
         backend: str = "dis-medium",
         cache_dir: str | Path | None = None,
         progress: bool = True,
+        oversample: int = FLOW_OVERSAMPLING,
     ):
         default = Path(os.environ.get("MOTIONLAYERS_CACHE", Path.home() / ".cache/motionlayers"))
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default / "flows"
         self.size = (int(size[0]), int(size[1]))
         self.items: list[tuple[Path, str, int]] = []
         for source, kind in find_sources(root):
-            paths = cache_source(source, kind, self.size, backend, self.cache_dir, progress)
+            paths = cache_source(
+                source, kind, self.size, backend, self.cache_dir, progress, oversample
+            )
             self.items += [(path, str(source), i) for i, path in enumerate(paths)]
         if not self.items:
             raise InputError(root, "yielded no flow")

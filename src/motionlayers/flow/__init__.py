@@ -17,12 +17,13 @@ from motionlayers.flow.backends import (
 )
 from motionlayers.flow.colorwheel import colorwheel_legend, flow_to_color, make_colorwheel
 from motionlayers.flow.export import export_flows
-from motionlayers.flow.iterate import iter_flows
+from motionlayers.flow.iterate import FLOW_OVERSAMPLING, iter_flows, oversampled_size
 from motionlayers.flow.resize import from_tensor, resize_flow, to_tensor
 
 __all__ = [
     "BACKENDS",
     "DEFAULT_BACKEND",
+    "FLOW_OVERSAMPLING",
     "DISBackend",
     "FarnebackBackend",
     "FlowBackend",
@@ -35,6 +36,7 @@ __all__ = [
     "get_backend",
     "iter_flows",
     "make_colorwheel",
+    "oversampled_size",
     "register_backend",
     "resize_flow",
     "to_tensor",

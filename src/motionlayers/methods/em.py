@@ -23,6 +23,7 @@ import torch
 
 from motionlayers.data.augment import add_global_motion
 from motionlayers.errors import InputError, ShapeError
+from motionlayers.io.atomic import atomic_path
 from motionlayers.losses.em import em_loss_fitted
 from motionlayers.nets import UNet
 
@@ -76,6 +77,7 @@ class EMMethod(L.LightningModule):
         if layers < 1:
             raise InputError("layers", f"need K >= 1, got {layers}")
         self.net = UNet(in_channels=2, out_channels=layers, **(net or {}))
+        self.weights_meta: dict[str, Any] = {}  # the model card's figures, for exported weights
         self._generator = torch.Generator().manual_seed(seed)
 
     def forward(self, flow: torch.Tensor) -> torch.Tensor:
@@ -140,13 +142,83 @@ class EMMethod(L.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.hparams["lr"])
 
 
+WEIGHTS_FORMAT = "motionlayers-weights/1"
+"""Tag of an exported weights file (see `export_weights`)."""
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "em-default.pt"
+"""The shipped default model (model card: ``weights/em-default.md``)."""
+
+
+def export_weights(
+    checkpoint: str | Path | EMMethod,
+    out: str | Path,
+    meta: dict[str, Any] | None = None,
+    half: bool = True,
+) -> Path:
+    """Write a checkpoint's network as a small weights file for shipping or sharing.
+
+    A Lightning checkpoint also holds the optimiser state (3x the weights); the exported file
+    keeps only ``{"format", "method", "hparams", "state_dict", "meta"}``, floats stored as
+    float16 when ``half`` (masks are argmax'ed, so the difference is invisible; measured on the
+    default model in its model card). Written atomically; read back by `load_em_model`.
+    """
+    model = checkpoint if isinstance(checkpoint, EMMethod) else load_em_model(checkpoint)
+    state = model.state_dict()
+    state = {k: v.half() if half and v.is_floating_point() else v for k, v in state.items()}
+    payload = {
+        "format": WEIGHTS_FORMAT,
+        "method": "em",
+        "hparams": dict(model.hparams),
+        "state_dict": state,
+        "meta": dict(meta or {}),
+    }
+    with atomic_path(out) as tmp:
+        torch.save(payload, tmp)
+    return Path(out)
+
+
 def load_em_model(path: str | Path, map_location: str | torch.device = "cpu") -> EMMethod:
-    """An `EMMethod` read back from a Lightning checkpoint written by `train` (in eval mode)."""
+    """An `EMMethod` (in eval mode) from a Lightning checkpoint written by `train` or a weights
+    file written by `export_weights`."""
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "checkpoint does not exist")
     try:
-        model = EMMethod.load_from_checkpoint(path, map_location=map_location)
-    except (KeyError, RuntimeError, TypeError) as error:
-        raise InputError(path, f"not an EM checkpoint ({error})") from error
+        payload: Any = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception:  # a Lightning checkpoint may hold more than tensors: read it below
+        payload = None
+    try:
+        if isinstance(payload, dict) and payload.get("format") == WEIGHTS_FORMAT:
+            model = EMMethod(**payload["hparams"])
+            model.load_state_dict({k: v.float() for k, v in payload["state_dict"].items()})
+            model.weights_meta = dict(payload.get("meta", {}))
+        else:
+            model = EMMethod.load_from_checkpoint(path, map_location=map_location)
+    except Exception as error:  # pickle, zip, key and shape errors all mean "not an EM model"
+        raise InputError(
+            path, f"not an EM checkpoint or weights file ({type(error).__name__}: {error})"
+        ) from error
     return model.eval()
+
+
+def build_predictor(
+    layers: int | None = None, device: str = "cpu", checkpoint: str | Path | None = None
+) -> EMMethod:
+    """The EM network for ``motionlayers segment``: ``checkpoint`` or the shipped default model.
+
+    ``layers`` is the K the caller asks for; a trained network has its own K, so a different
+    request is an error that says what the model has (None accepts the model's K).
+    """
+    path = Path(checkpoint) if checkpoint is not None else DEFAULT_WEIGHTS
+    if checkpoint is None and not path.is_file():
+        raise InputError(
+            path, "the default EM model is not installed; pass --checkpoint or reinstall"
+        )
+    model = load_em_model(path, map_location=device)
+    trained = int(model.hparams["layers"])
+    if layers is not None and layers != trained:
+        raise InputError(
+            "--layers",
+            f"the EM model {path.name} segments into K={trained} layers, not {layers}; "
+            f"omit --layers, pass a checkpoint trained with K={layers}, or use a classical method",
+        )
+    return model.to(device).eval()

@@ -76,7 +76,13 @@ def folder_datasets(data: dict[str, Any], seed: int) -> tuple[Dataset, Dataset]:
 
 
 def build_datasets(config: dict[str, Any]) -> tuple[Dataset, Dataset]:
-    """``(train, val)`` datasets of ``{"flow": (2, H, W)}`` for ``config["data"]``."""
+    """``(train, val)`` datasets for ``config["data"]``: the method's own builder when it has
+    one (`MethodSpec.datasets`, e.g. event windows), else flows ``{"flow": (2, H, W)}``."""
+    from motionlayers.methods import get_method
+
+    spec = get_method(str(config.get("method", "em")))
+    if spec.datasets is not None:
+        return spec.datasets(config)
     data, seed = config["data"], int(config.get("seed", 0))
     if str(data.get("source", "synthetic")) == "synthetic":
         train, val = synthetic_datasets(data, seed)

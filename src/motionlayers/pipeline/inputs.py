@@ -11,7 +11,13 @@ import torch
 from tqdm import tqdm
 
 from motionlayers.errors import InputError
-from motionlayers.flow import get_backend, resize_flow, to_tensor
+from motionlayers.flow import (
+    FLOW_OVERSAMPLING,
+    get_backend,
+    oversampled_size,
+    resize_flow,
+    to_tensor,
+)
 from motionlayers.io import iter_frames, read_flow, resize_image
 from motionlayers.io.listing import natural_key
 
@@ -47,8 +53,12 @@ def load_flows(
     backend: str = "dis-medium",
     size: tuple[int, int] | None = (128, 224),
     progress: bool = True,
+    oversample: int = FLOW_OVERSAMPLING,
 ) -> FlowInput:
     """Forward flows of every input frame at the working ``size`` (None: the input's size).
+
+    Frames are resized to ``oversample`` times the working size for the flow, which is then
+    resized (vectors rescaled) to the working size (see `motionlayers.flow.FLOW_OVERSAMPLING`).
 
     Frame t gets the flow from t to t+1. The last frame, which has no successor, gets the
     backward flow from T-1 to T-2 computed by the same backend and negated (for motion that is
@@ -65,6 +75,7 @@ def load_flows(
     if files:
         return _from_flow_files(files, size, progress)
     flow_backend = get_backend(backend)
+    flow_size = oversampled_size(size, oversample)
     kind = "frames" if source.is_dir() else "video"
     frames_iter = iter_frames(source)
     stems: list[str] = []
@@ -73,13 +84,15 @@ def load_flows(
     for stem, frame in tqdm(frames_iter, desc="read frames", unit="frame", disable=not progress):
         input_size = (int(frame.shape[0]), int(frame.shape[1]))
         stems.append(stem)
-        frames.append(resize_image(frame, size) if size is not None else frame)
+        frames.append(resize_image(frame, flow_size) if flow_size is not None else frame)
     if len(frames) < 2:
         raise InputError(source, "needs at least two frames to compute flow, found one")
     flows = []
     pairs = [(t, t + 1) for t in range(len(frames) - 1)] + [(len(frames) - 1, len(frames) - 2)]
     for t, s in tqdm(pairs, desc=f"flow ({flow_backend.name})", unit="pair", disable=not progress):
         flow = flow_backend(frames[t], frames[s], stem=stems[t])
+        if size is not None and flow.shape[:2] != size:
+            flow = resize_flow(flow, *size)
         flows.append(flow if s > t else -flow)
     return FlowInput(
         stems,

@@ -24,6 +24,8 @@ from motionlayers.classical import classical_em, robust_layers
 from motionlayers.errors import InputError, ShapeError
 from motionlayers.postprocess.upsample import labels_to_masks
 
+DEFAULT_LAYERS = 4
+"""K of the classical methods when none is asked for (thesis ch. 2 evaluates K = 2 and 4)."""
 MethodFactory = Callable[..., Any] | str
 METHODS: dict[str, MethodFactory] = {}
 """Registry: method name -> factory ``(layers, device, **options)``, or ``"module:attribute"``
@@ -65,13 +67,17 @@ def available_methods() -> list[str]:
     return sorted(METHODS)
 
 
-def get_method(name: str, layers: int = 4, device: str = "cpu", **options: Any) -> Method:
-    """Build method ``name`` for K = ``layers``; an unknown name lists the valid ones."""
+def get_method(name: str, layers: int | None = None, device: str = "cpu", **options: Any) -> Method:
+    """Build method ``name`` for K = ``layers``; an unknown name lists the valid ones.
+
+    ``layers=None`` takes the method's own K: a trained network's, or `DEFAULT_LAYERS` for the
+    classical methods. The resulting `Method.layers` is the K its masks have.
+    """
     if name not in METHODS:
         raise InputError(
             "method", f"unknown method {name!r}; valid: {', '.join(available_methods())}"
         )
-    if layers < 1:
+    if layers is not None and layers < 1:
         raise InputError("layers", f"must be >= 1, got {layers}")
     factory = METHODS[name]
     if isinstance(factory, str):
@@ -82,22 +88,30 @@ def get_method(name: str, layers: int = 4, device: str = "cpu", **options: Any) 
         predictor = predictor.to(device)
         if hasattr(predictor, "eval"):
             predictor.eval()
+    if layers is None:
+        hparams = getattr(predictor, "hparams", {})
+        layers = int(hparams["layers"]) if "layers" in hparams else DEFAULT_LAYERS
     return Method(name, layers, predictor)
 
 
-def _classical_em(layers: int, device: str, initialisations: int = 10, **options: Any):
+def _classical_em(layers: int | None, device: str, initialisations: int = 10, **options: Any):
+    layers = layers or DEFAULT_LAYERS
+
     def run(flow: torch.Tensor) -> torch.Tensor:
         return classical_em(flow, layers, initialisations, **options).masks
 
     return run
 
 
-def _robust_layers(layers: int, device: str, **options: Any):
+def _robust_layers(layers: int | None, device: str, **options: Any):
+    layers = layers or DEFAULT_LAYERS
+
     def run(flow: torch.Tensor) -> torch.Tensor:
         return robust_layers(flow, layers, **options).labels
 
     return run
 
 
+register_method("em", "motionlayers.methods.em:build_predictor")
 register_method("classical-em", _classical_em)
 register_method("robust-layers", _robust_layers)

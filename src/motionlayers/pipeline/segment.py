@@ -34,9 +34,9 @@ from motionlayers.pipeline.registry import get_method
 from motionlayers.postprocess import FOREGROUND_RULES, background_layers, link_masks, upsample_masks
 from motionlayers.postprocess.upsample import labels_to_masks
 
-DEFAULT_METHOD = "classical-em"
-"""The method `segment_source` and ``motionlayers segment`` use when none is given."""
-DEFAULT_LAYERS = 4
+DEFAULT_METHOD = "em"
+"""The method `segment_source` and ``motionlayers segment`` use when none is given: the EM
+network with the shipped default model (``motionlayers/weights/em-default.pt``)."""
 DEFAULT_SIZE = (128, 224)
 MOTION_MODEL = "quadratic12"
 """The model fitted per layer for ``motion.json`` and the border rule."""
@@ -71,7 +71,7 @@ def segment_source(
     source: str | Path,
     out: str | Path,
     method: str = DEFAULT_METHOD,
-    layers: int = DEFAULT_LAYERS,
+    layers: int | None = None,
     flow_backend: str = "dis-medium",
     size: tuple[int, int] | None = DEFAULT_SIZE,
     device: str = "cpu",
@@ -91,6 +91,8 @@ def segment_source(
     ``OUT`` is built in a temporary folder and replaces any old ``OUT`` only on success.
 
     Args:
+        layers: K, or None for the method's own (a trained network's K; 4 for the classical
+            methods).
         size: working ``(height, width)`` of the flows, or None for the input's size.
         foreground_rule: ``"border"`` or ``"largest"`` (see `motionlayers.postprocess`).
         method_options: extra keyword options of the method's factory.
@@ -105,8 +107,10 @@ def segment_source(
         )
     if batch_size < 1:
         raise InputError("batch size", f"must be >= 1, got {batch_size}")
-    segmenter = get_method(method, layers, device, **(method_options or {}))
     source = Path(source)
+    if not source.exists():
+        raise InputError(source, "does not exist")
+    segmenter = get_method(method, layers, device, **(method_options or {}))
     with atomic_directory(out) as tmp:
         data = load_flows(source, flow_backend, size, progress)
         flows = data.flows.to(device)
@@ -115,11 +119,11 @@ def segment_source(
         for i in tqdm(batches, desc=f"segment ({method})", unit="batch", disable=not progress):
             masks.append(segmenter(flows[i : i + batch_size]))
         soft = link_masks(torch.cat(masks), "hungarian")
-        layers = soft.shape[1]
+        count = soft.shape[1]
         labels = soft.argmax(1)
-        theta = fit(flows, labels_to_masks(labels, layers), MOTION_MODEL, "l1")
+        theta = fit(flows, labels_to_masks(labels, count), MOTION_MODEL, "l1")
         background = background_layers(labels, foreground_rule, flows, theta, MOTION_MODEL)
-        areas = labels_to_masks(labels, layers).mean((-2, -1)).cpu().numpy()
+        areas = labels_to_masks(labels, count).mean((-2, -1)).cpu().numpy()
         for name in ("masks", "foreground", "flow"):
             (tmp / name).mkdir()
         frames = iter_frames(source) if data.kind != "flows" else None
@@ -155,7 +159,7 @@ def segment_source(
                                 "theta": theta[t, k].cpu().tolist(),
                                 "area": float(areas[t, k]),
                             }
-                            for k in range(layers)
+                            for k in range(count)
                         ],
                     }
                     for t, stem in enumerate(data.stems)

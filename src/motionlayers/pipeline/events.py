@@ -1,0 +1,235 @@
+"""Segmentation of an event recording into motion layers, window by window (EV-LayerSegNet).
+
+``segment_events(recording, out)`` reads the events (`motionlayers.io.read_events`), cuts them
+into windows (by count, default the model's ``events_per_pixel * W * H``, or by duration), runs
+one forward pass per window and writes, atomically (``out`` is complete or untouched):
+
+    masks/<index:05d>.png  layer of every sensor pixel (indexed PNG, DAVIS palette, 0 first)
+    windows.csv            index,t_start_us,t_end_us,events: windows are [t_start, t_end); a
+                           count window ends 1 us after its last event (two count windows
+                           overlap by 1 us when cut between events of one timestamp)
+    overlay.mp4            event frames: each pixel with events in its layer's colour
+    motion.json            per window, per layer: affine theta (pixels/second and pixels/window,
+                           basis [1, x, y] at normalised pixel centres) and its share of events
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from motionlayers.errors import InputError
+from motionlayers.io import DAVIS_PALETTE, read_events, write_mask
+from motionlayers.io.atomic import atomic_directory
+from motionlayers.io.event_container import Events, parse_sensor_size
+from motionlayers.pipeline.outputs import VideoSink, write_motion_json
+
+EVENT_SUFFIXES = (".es", ".raw", ".aedat4", ".h5", ".hdf5", ".txt", ".npz")
+"""Files that ``motionlayers segment`` reads as event recordings."""
+EVENT_METHODS = ("evlayerseg",)
+
+
+def is_event_input(path: str | Path) -> bool:
+    """Whether ``path`` names an event recording (by its suffix; it need not exist)."""
+    return Path(path).suffix.lower() in EVENT_SUFFIXES and not Path(path).is_dir()
+
+
+@dataclass
+class EventSegmentResult:
+    """What `segment_events` wrote: ``windows`` and ``events`` counts, ``layers`` K."""
+
+    output: Path
+    windows: int
+    events: int
+    layers: int
+    sensor_size: tuple[int, int]
+    seconds: float
+
+    def summary(self) -> str:
+        w, h = self.sensor_size
+        return (
+            f"segmented {self.events} events ({w}x{h}) in {self.windows} windows into "
+            f"{self.layers} layers in {self.seconds:.1f} s -> {self.output}"
+        )
+
+
+def load_event_model(
+    method: str = "evlayerseg", checkpoint: str | Path | None = None, device: str = "cpu"
+) -> Any:
+    """The event segmentation network: ``checkpoint`` (a train ``.ckpt`` or exported ``.pt``),
+    else the weights shipped with the package."""
+    if method not in EVENT_METHODS:
+        raise InputError(
+            "--method", f"{method!r} does not segment events; event methods: {EVENT_METHODS}"
+        )
+    from motionlayers.methods.evlayerseg import DEFAULT_WEIGHTS, load_evlayerseg_model
+
+    if checkpoint is None and not DEFAULT_WEIGHTS.is_file():
+        raise InputError(
+            DEFAULT_WEIGHTS,
+            "no EV-LayerSegNet weights are installed (this file is absent). Train a model "
+            "(motionlayers train evlayerseg --config evlayerseg --out runs/evlayerseg) and pass "
+            "--checkpoint runs/evlayerseg/checkpoints/last.ckpt",
+        )
+    return load_evlayerseg_model(checkpoint or DEFAULT_WEIGHTS, map_location=device)
+
+
+def event_windows(
+    events: Events, window_events: int | None, window_us: int | None
+) -> tuple[int, Iterator[tuple[int, int, Events]]]:
+    """``(count, iterator of (t_start_us, t_end_us, window))``: windows of ``window_events``
+    events (the last may be shorter; ``t_end`` is its last time + 1) or of ``window_us``."""
+    if window_us is not None:
+        if window_us <= 0:
+            raise InputError("--window-us", f"must be positive, got {window_us}")
+        start = int(events.t[0])
+        count = (int(events.t[-1]) - start) // window_us + 1
+        spans = ((start + k * window_us, start + (k + 1) * window_us) for k in range(count))
+        windows = events.window_by_duration(window_us)
+        return count, ((a, b, w) for (a, b), w in zip(spans, windows))
+    if window_events is None or window_events < 1:
+        raise InputError("--window-events", f"must be positive, got {window_events}")
+    count = -(-len(events) // window_events)
+    return count, (
+        (int(w.t[0]), int(w.t[-1]) + 1, w) for w in events.window_by_count(window_events)
+    )
+
+
+def event_frame(window: Events, labels: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` uint8 BGR: black, and each pixel with events in its layer's colour (DAVIS
+    palette entry label + 1), brighter with more events."""
+    height, width = labels.shape
+    counts = np.bincount(
+        window.y.astype(np.int64) * width + window.x, minlength=height * width
+    ).reshape(height, width)
+    hit = counts > 0
+    level = np.zeros((height, width), np.float32)
+    if hit.any():
+        level[hit] = np.clip(0.35 + 0.65 * counts[hit] / np.percentile(counts[hit], 95), 0, 1)
+    colours = DAVIS_PALETTE[(labels.astype(np.int64) + 1) % 256][:, :, ::-1].astype(np.float32)
+    return (colours * level[..., None]).astype(np.uint8)
+
+
+def _motion_record(
+    index: int, t_start: int, t_end: int, window: Events, labels: np.ndarray, theta: np.ndarray
+) -> dict[str, Any]:
+    span_s = max(int(window.t[-1]) - int(window.t[0]), 1) * 1e-6 if len(window) else None
+    layer_of_event = labels[window.y, window.x] if len(window) else np.zeros(0, np.int64)
+    layers = []
+    for k in range(theta.shape[0]):
+        layers.append(
+            {
+                "layer": k,
+                "events": int((layer_of_event == k).sum()),
+                "area": int((labels == k).sum()),
+                "theta_px_per_window": np.round(theta[k], 6).tolist() if len(window) else None,
+                "theta_px_per_s": np.round(theta[k] / span_s, 4).tolist() if span_s else None,
+            }
+        )
+    return {
+        "index": index,
+        "t_start_us": t_start,
+        "t_end_us": t_end,
+        "events": len(window),
+        "layers": layers,
+    }
+
+
+def segment_events(
+    source: str | Path,
+    output: str | Path,
+    *,
+    window_events: int | None = None,
+    window_us: int | None = None,
+    layers: int | None = None,
+    sensor_size: str | tuple[int, int] | None = None,
+    method: str = "evlayerseg",
+    checkpoint: str | Path | None = None,
+    device: str = "cpu",
+    fps: float = 10.0,
+    progress: bool = True,
+) -> EventSegmentResult:
+    """Segment the event recording ``source`` into motion layers; write ``output`` (see the
+    module doc). ``layers`` must match the model's K when given (the network fixes K).
+
+    Raises:
+        InputError: missing, truncated or unreadable recording, no events, bad options, or no
+            model (no ``checkpoint`` and no installed weights).
+    """
+    start = time.perf_counter()
+    if window_events is not None and window_us is not None:
+        raise InputError("--window-us", "give --window-events or --window-us, not both")
+    size = parse_sensor_size(sensor_size, "--sensor-size") if sensor_size is not None else None
+    model = load_event_model(method, checkpoint, device)
+    trained = int(model.hparams["layers"])
+    if layers is not None and layers != trained:
+        raise InputError(
+            "--layers",
+            f"the model segments into K={trained} layers, not {layers}; omit --layers or pass "
+            f"a checkpoint trained with model.layers={layers}",
+        )
+    events = read_events(source, size)
+    if not len(events):
+        raise InputError(source, "holds no events")
+    if window_us is None and window_events is None:
+        window_events = model.window_size(events.sensor_size)
+    count, windows = event_windows(events, window_events, window_us)
+    width, height = events.sensor_size
+    records = []
+    with atomic_directory(output) as tmp:
+        (tmp / "masks").mkdir()
+        video = VideoSink(tmp / "overlay.mp4", fps, (height, width))
+        with open(tmp / "windows.csv", "w", newline="") as table:
+            writer = csv.writer(table)
+            writer.writerow(["index", "t_start_us", "t_end_us", "events"])
+            bar = tqdm(windows, total=count, desc="segment", unit="window", disable=not progress)
+            for index, (t_start, t_end, window) in enumerate(bar):
+                if len(window):
+                    masks, theta = model.segment_window(window)
+                    labels = masks.argmax(0).cpu().numpy().astype(np.uint8)
+                    motion = theta.double().cpu().numpy()
+                else:
+                    labels = np.zeros((height, width), np.uint8)
+                    motion = np.zeros((trained, 2, 3))
+                write_mask(tmp / "masks" / f"{index:05d}.png", labels)
+                writer.writerow([index, t_start, t_end, len(window)])
+                video.write(event_frame(window, labels))
+                records.append(_motion_record(index, t_start, t_end, window, labels, motion))
+        video.close()
+        write_motion_json(
+            tmp / "motion.json",
+            {
+                "source": str(source),
+                "method": method,
+                "checkpoint": str(checkpoint) if checkpoint else "default",
+                "sensor_size": [width, height],
+                "layers": trained,
+                "model": "affine",
+                "convention": "theta (2, 3) on basis [1, x, y], pixel centres normalised to "
+                "[-1, 1]; flow in pixels per second (theta_px_per_s) or over the window, from "
+                "its first to its last event (theta_px_per_window)",
+                "windows": records,
+            },
+        )
+    return EventSegmentResult(
+        Path(output), count, len(events), trained, events.sensor_size, time.perf_counter() - start
+    )
+
+
+__all__ = [
+    "EVENT_METHODS",
+    "EVENT_SUFFIXES",
+    "EventSegmentResult",
+    "event_frame",
+    "event_windows",
+    "is_event_input",
+    "load_event_model",
+    "segment_events",
+]

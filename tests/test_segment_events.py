@@ -1,0 +1,112 @@
+"""``motionlayers segment`` on event recordings: every output, window options, bad inputs."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from motionlayers.cli.main import main
+from motionlayers.errors import InputError
+from motionlayers.events.recording import write_synthetic_recording
+from motionlayers.io import read_events, read_mask, write_events
+from motionlayers.methods import evlayerseg
+from motionlayers.methods.evlayerseg import EVLayerSegMethod, export_weights
+from motionlayers.pipeline.events import is_event_input, segment_events
+
+W, H = 32, 24
+TINY_NET = dict(width=4, depth=3, residual_blocks=1, flow_convs=1, hidden=[16], pool=2)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("rec") / "scene"
+    write_synthetic_recording(folder, seed=1, duration_s=0.04, fps_render=500, sensor_size=(W, H))
+    return folder / "events.npz"
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    model = EVLayerSegMethod(layers=2, bins=3, net=TINY_NET, events_per_pixel=1.0)
+    return export_weights(model, tmp_path_factory.mktemp("w") / "tiny.pt")
+
+
+def _rows(out: Path) -> list[dict[str, str]]:
+    with open(out / "windows.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_segment_writes_every_output(recording: Path, weights: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = segment_events(recording, out, checkpoint=weights, progress=False)
+    events = read_events(recording)
+    count = -(-len(events) // (W * H))  # default window: events_per_pixel (1) x W x H
+    assert result.windows == count and result.layers == 2 and result.events == len(events)
+    rows = _rows(out)
+    assert [int(r["index"]) for r in rows] == list(range(count))
+    assert sum(int(r["events"]) for r in rows) == len(events)
+    assert all(int(r["t_start_us"]) < int(r["t_end_us"]) for r in rows)
+    masks = sorted((out / "masks").glob("*.png"))
+    assert [m.name for m in masks] == [f"{i:05d}.png" for i in range(count)]
+    labels = read_mask(masks[0])
+    assert labels.shape == (H, W) and labels.max() < 2
+    motion = json.loads((out / "motion.json").read_text())
+    assert motion["sensor_size"] == [W, H] and len(motion["windows"]) == count
+    layer = motion["windows"][0]["layers"][0]
+    assert np.asarray(layer["theta_px_per_s"]).shape == (2, 3)
+    assert sum(lay["events"] for lay in motion["windows"][0]["layers"]) == int(rows[0]["events"])
+    assert (out / "overlay.mp4").stat().st_size > 0
+    assert "windows" in result.summary()
+
+
+def test_cli_dispatches_event_files_and_duration_windows(
+    recording: Path, weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    text = tmp_path / "scene.txt"
+    write_events(text, read_events(recording))
+    assert is_event_input(text) and is_event_input(recording) and not is_event_input(tmp_path)
+    out = tmp_path / "out"
+    args = ["segment", str(text), "-o", str(out), "--checkpoint", str(weights)]
+    assert main([*args, "--window-us", "10000", "--no-progress"]) == 0
+    assert "segmented" in capsys.readouterr().out
+    rows = _rows(out)
+    assert all(int(r["t_end_us"]) - int(r["t_start_us"]) == 10000 for r in rows)
+    assert len(list((out / "masks").glob("*.png"))) == len(rows)
+    assert main([*args, "--window-events", "300", "--no-progress", "--layers", "2"]) == 0
+    assert all(int(r["events"]) <= 300 for r in _rows(out))
+
+
+def test_bad_inputs_fail_clearly_and_leave_no_output(
+    recording: Path, weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
+) -> None:
+    out = tmp_path / "out"
+    base = ["-o", str(out), "--checkpoint", str(weights), "--no-progress"]
+    assert main(["segment", str(tmp_path / "missing.npz"), *base]) == 1
+    assert "missing.npz" in capsys.readouterr().err
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(recording.read_bytes()[: recording.stat().st_size // 2])
+    with pytest.raises(InputError):
+        segment_events(truncated, out, checkpoint=weights, progress=False)
+    with pytest.raises(InputError, match="K=2"):
+        segment_events(recording, out, checkpoint=weights, layers=3, progress=False)
+    with pytest.raises(InputError, match="not both"):
+        segment_events(recording, out, checkpoint=weights, window_us=10, window_events=10)
+    with pytest.raises(InputError, match="does not segment events"):
+        segment_events(recording, out, method="em", progress=False)
+    monkeypatch.setattr(evlayerseg, "DEFAULT_WEIGHTS", tmp_path / "evlayerseg-default.pt")
+    assert main(["segment", str(recording), "-o", str(out), "--no-progress"]) == 1
+    assert "no EV-LayerSegNet weights are installed" in capsys.readouterr().err
+    assert not out.exists()
