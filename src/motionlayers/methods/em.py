@@ -23,8 +23,8 @@ import torch
 
 from motionlayers.data.augment import add_global_motion
 from motionlayers.errors import InputError, ShapeError
-from motionlayers.io.atomic import atomic_path
 from motionlayers.losses.em import em_loss_fitted
+from motionlayers.methods.weights import is_weights_file, write_weights
 from motionlayers.nets import UNet
 
 INPUT_NORMS = ("mean_l1", "none")
@@ -142,8 +142,6 @@ class EMMethod(L.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.hparams["lr"])
 
 
-WEIGHTS_FORMAT = "motionlayers-weights/1"
-"""Tag of an exported weights file (see `export_weights`)."""
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "em-default.pt"
 """The shipped default model (model card: ``weights/em-default.md``)."""
 
@@ -162,18 +160,7 @@ def export_weights(
     default model in its model card). Written atomically; read back by `load_em_model`.
     """
     model = checkpoint if isinstance(checkpoint, EMMethod) else load_em_model(checkpoint)
-    state = model.state_dict()
-    state = {k: v.half() if half and v.is_floating_point() else v for k, v in state.items()}
-    payload = {
-        "format": WEIGHTS_FORMAT,
-        "method": "em",
-        "hparams": dict(model.hparams),
-        "state_dict": state,
-        "meta": dict(meta or {}),
-    }
-    with atomic_path(out) as tmp:
-        torch.save(payload, tmp)
-    return Path(out)
+    return write_weights(model, "em", out, meta, half)
 
 
 def load_em_model(path: str | Path, map_location: str | torch.device = "cpu") -> EMMethod:
@@ -187,7 +174,7 @@ def load_em_model(path: str | Path, map_location: str | torch.device = "cpu") ->
     except Exception:  # a Lightning checkpoint may hold more than tensors: read it below
         payload = None
     try:
-        if isinstance(payload, dict) and payload.get("format") == WEIGHTS_FORMAT:
+        if is_weights_file(payload):
             model = EMMethod(**payload["hparams"])
             model.load_state_dict({k: v.float() for k, v in payload["state_dict"].items()})
             model.weights_meta = dict(payload.get("meta", {}))

@@ -55,10 +55,9 @@ from motionlayers.data.events import (
     window_item,
 )
 from motionlayers.errors import InputError, ShapeError
-from motionlayers.io.atomic import atomic_path
 from motionlayers.io.event_container import Events
 from motionlayers.losses.layered_events import MIXINGS, OBJECTIVES, LayeredDeblurLoss
-from motionlayers.methods.em import WEIGHTS_FORMAT
+from motionlayers.methods.weights import is_weights_file, write_weights
 from motionlayers.nets.evlayerseg import EVLayerSegNet
 
 __all__ = [
@@ -191,18 +190,7 @@ def export_weights(
         if isinstance(checkpoint, EVLayerSegMethod)
         else load_evlayerseg_model(checkpoint)
     )
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    state = {k: v.half() if half and v.is_floating_point() else v for k, v in state.items()}
-    payload = {
-        "format": WEIGHTS_FORMAT,
-        "method": "evlayerseg",
-        "hparams": dict(model.hparams),
-        "state_dict": state,
-        "meta": dict(meta or {}),
-    }
-    with atomic_path(out) as tmp:
-        torch.save(payload, tmp)
-    return Path(out)
+    return write_weights(model, "evlayerseg", out, meta, half)
 
 
 def load_evlayerseg_model(
@@ -215,7 +203,7 @@ def load_evlayerseg_model(
         raise InputError(path, "checkpoint does not exist")
     try:
         state = torch.load(path, map_location=map_location, weights_only=False)
-        if isinstance(state, dict) and state.get("format") == WEIGHTS_FORMAT:
+        if is_weights_file(state):
             if state.get("method") != "evlayerseg":
                 raise ValueError(f"weights of method {state.get('method')!r}")
             hparams, weights = dict(state["hparams"]), state["state_dict"]
