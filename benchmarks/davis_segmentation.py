@@ -8,13 +8,15 @@ Every method sees the flows that ``motionlayers segment`` computes (`pipeline.in
 frames resized to the working size, OpenCV DIS medium, the last frame's flow from the negated
 backward flow), cached under ``--cache``; the time per frame is the method's alone (flow
 excluded: it is reported once). Predictions go through the pipeline's steps (Hungarian temporal
-linking, upsampling of the soft masks to 854x480) and are scored three ways:
+linking, the background choice, `absorb_explained` with ``--explained-ratio``, upsampling of
+the soft masks to 854x480) and are scored two ways:
 
 - foreground without ground truth, one column per rule: ``largest`` (the largest layer is the
   background, thesis 2.4.2), ``border`` (the layer whose fitted quadratic model explains most
-  border pixels) and ``border-labels`` (the layer that covers most border pixels);
-- ``GT`` the upper bound of thesis Table 2.5: the best subset of layers chosen with the ground
-  truth (exhaustive selection per cut of 10 frames).
+  border pixels; segment's default) and ``border-labels`` (the layer that covers most border
+  pixels);
+- ``GT`` the upper bound of thesis Table 2.5: the best subset of the layers that ``segment``
+  writes (border rule), chosen with the ground truth (exhaustive selection per cut of 10 frames).
 
 ``em`` uses the shipped default model unless ``--checkpoint`` is given; ``classical-em:N`` is
 classical EM with N initialisations selected by likelihood.
@@ -32,11 +34,19 @@ import numpy as np
 import torch
 
 from motionlayers.eval import evaluate_folders
+from motionlayers.flow import FLOW_OVERSAMPLING
 from motionlayers.io import list_masks, read_mask, write_mask
 from motionlayers.motion import fit
 from motionlayers.pipeline import get_method
 from motionlayers.pipeline.inputs import load_flows
-from motionlayers.postprocess import background_layers, labels_to_masks, link_masks, upsample_masks
+from motionlayers.postprocess import (
+    EXPLAINED_RATIO,
+    absorb_explained,
+    background_layers,
+    labels_to_masks,
+    link_masks,
+    upsample_labels,
+)
 
 DEFAULT_ROOT = Path("/work/shared/data/davis2016-train")
 MODEL = "quadratic12"
@@ -47,7 +57,7 @@ def sequence_flows(
     frames_dir: Path, size: tuple[int, int], cache: Path
 ) -> tuple[list[str], torch.Tensor]:
     """Stems and flows ``(T, 2, h, w)`` of a sequence, as ``segment`` computes them (cached)."""
-    path = cache / f"{frames_dir.name}_{size[0]}x{size[1]}.npz"
+    path = cache / f"{frames_dir.name}_{size[0]}x{size[1]}_os{FLOW_OVERSAMPLING}.npz"
     if path.exists():
         data = np.load(path)
         return [str(s) for s in data["stems"]], torch.from_numpy(data["flows"])
@@ -68,14 +78,21 @@ def method_of(spec: str, layers: int | None, checkpoint: str | None):  # type: i
     return get_method(name, layers, "cpu", **options)
 
 
-def backgrounds(labels: torch.Tensor, flows: torch.Tensor, layers: int) -> dict[str, torch.Tensor]:
-    """Background layer per frame ``(T,)`` by each no-ground-truth rule."""
-    theta = fit(flows, labels_to_masks(labels, layers), MODEL, "l1")
-    return {
-        "largest": background_layers(labels, "largest"),
-        "border": background_layers(labels, "border", flows, theta, MODEL),
-        "border-labels": background_layers(labels, "border"),
-    }
+def foregrounds(
+    soft: torch.Tensor, flows: torch.Tensor, ratio: float
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Per rule, the soft masks after `absorb_explained` with that rule's background, and the
+    background ``(T,)``; also the masks that ``segment`` writes (border rule) for the GT bound."""
+    labels = soft.argmax(1)
+    theta = fit(flows, labels_to_masks(labels, soft.shape[1]), MODEL, "l1")
+    out = {}
+    for rule in RULES:
+        if rule == "border-labels":
+            bg = background_layers(labels, "border")
+        else:
+            bg = background_layers(labels, rule, flows, theta, MODEL)
+        out[rule] = (absorb_explained(soft, bg, flows, theta, MODEL, ratio), bg)
+    return out, out["border"][0]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -122,13 +139,12 @@ def run(args: argparse.Namespace) -> int:
                 )
                 seconds += time.perf_counter() - start
                 soft = link_masks(soft)
-                labels = soft.argmax(1)
-                bgs = backgrounds(labels, flows, soft.shape[1])
+                per_rule, written = foregrounds(soft, flows, args.explained_ratio)
                 for t, stem in enumerate(stems):
-                    full = upsample_masks(soft[t : t + 1], *gt_size)[0].argmax(0).numpy()
+                    full = upsample_labels(written[t], *gt_size)
                     write_mask(_mk(tmp / spec / "layers" / seq) / f"{stem}.png", full)
-                    for rule, bg in bgs.items():
-                        fg = (full != int(bg[t])).astype(np.uint8)
+                    for rule, (masks, bg) in per_rule.items():
+                        fg = (upsample_labels(masks[t], *gt_size) != int(bg[t])).astype(np.uint8)
                         write_mask(_mk(tmp / spec / rule / seq) / f"{stem}.png", fg)
             scores = {rule: _j(tmp / spec / rule, tmp / "gt", "nonzero") for rule in RULES}
             scores["GT"] = _j(tmp / spec / "layers", tmp / "gt", "exhaustive")
@@ -136,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{spec}: {scores} {seconds / frames_total:.4f} s/frame", file=sys.stderr)
     print(
         f"\nDAVIS-2016 train, {len(sequences)} sequences, {frames_total} frames, flow DIS medium "
-        f"{size[0]}x{size[1]}, {args.threads} CPU thread(s), batch {args.batch_size}\n"
+        f"{size[0]}x{size[1]}, {args.threads} CPU thread(s), batch {args.batch_size}, "
+        f"explained ratio {args.explained_ratio:g}\n"
     )
     print(
         "| method | K | "
@@ -179,6 +196,12 @@ def main(argv: list[str] | None = None) -> int:
         "--cache", default=str(Path(tempfile.gettempdir()) / "ml_davis_flows"), help="flow cache"
     )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument(
+        "--explained-ratio",
+        type=float,
+        default=EXPLAINED_RATIO,
+        help="absorb_explained's ratio, as segment's --explained-ratio (0: off)",
+    )
     return run(parser.parse_args(argv))
 
 

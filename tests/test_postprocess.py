@@ -8,7 +8,9 @@ import torch
 
 from motionlayers.errors import InputError, ShapeError
 from motionlayers.motion import render
+from motionlayers.pipeline.outputs import overlay
 from motionlayers.postprocess import (
+    absorb_explained,
     background_layers,
     connected_components,
     foreground_masks,
@@ -19,6 +21,7 @@ from motionlayers.postprocess import (
     masks_to_labels,
     relabel_table,
     remove_small_segments,
+    upsample_labels,
     upsample_masks,
 )
 
@@ -120,3 +123,66 @@ def test_background_rules() -> None:
     assert fg.dtype == np.uint8 and set(np.unique(fg)) == {0, 255}
     with pytest.raises(InputError, match="border"):
         background_layers(labels, "smallest")
+
+
+@pytest.mark.parametrize("layers", [1, 2, 6])
+def test_upsample_labels_matches_torch_bilinear_then_argmax(layers: int) -> None:
+    logits = torch.nn.functional.interpolate(
+        torch.randn(1, layers, 5, 7, generator=torch.Generator().manual_seed(layers)) * 4,
+        size=(16, 28),
+        mode="bicubic",
+    )
+    masks = logits.softmax(1)[0]
+    fast = upsample_labels(masks, 48, 85)
+    reference = upsample_masks(masks[None], 48, 85)[0].argmax(0).numpy()
+    assert fast.shape == (48, 85) and fast.dtype == np.uint8
+    assert (fast == reference).mean() > 0.999  # float rounding may flip a near-tie
+    np.testing.assert_array_equal(upsample_labels(masks, 16, 28), masks.argmax(0).numpy())
+    with pytest.raises(ShapeError):
+        upsample_labels(masks[None], 48, 85)
+
+
+def _background_and_object(height: int = 32, width: int = 48) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flow: background translating by (1, 0), an object square by (6, -2); masks put the object
+    and a stray background blob (which moves like the background) in layer 1."""
+    flow = torch.zeros(1, 2, height, width)
+    flow[:, 0] = 1.0
+    flow[:, :, 8:20, 20:34] = torch.tensor([6.0, -2.0]).view(1, 2, 1, 1)
+    labels = torch.zeros(1, height, width, dtype=torch.long)
+    labels[:, 8:20, 20:34] = 1
+    labels[:, 22:30, 2:10] = 1  # the stray blob
+    return flow, labels_to_masks(labels, 2)
+
+
+def test_absorb_explained_returns_background_blobs_to_the_background() -> None:
+    flow, masks = _background_and_object()
+    theta = torch.zeros(1, 2, 2, 6)
+    theta[0, 0, 0, 0] = 1.0  # constant term of u: the background's translation
+    out = absorb_explained(masks, torch.tensor([0]), flow, theta, "quadratic12")
+    labels = out.argmax(1)[0]
+    assert labels[8:20, 20:34].eq(1).all()  # the moving object stays
+    assert labels[22:30, 2:10].eq(0).all()  # the blob that moves like the background goes
+    assert out.sum(1).allclose(torch.ones(1, 32, 48))
+    assert torch.equal(absorb_explained(masks, torch.tensor([0]), flow, theta, ratio=0), masks)
+
+
+def test_absorb_explained_keeps_the_least_explained_segment() -> None:
+    flow, masks = _background_and_object()
+    flow[:, 0] = 1.0  # now nothing moves differently from the background
+    flow[:, 0, 8:20, 20:34] = 1.2
+    theta = torch.zeros(1, 2, 2, 6)
+    theta[0, 0, 0, 0] = 1.0
+    labels = absorb_explained(masks, torch.tensor([0]), flow, theta).argmax(1)[0]
+    assert labels[8:20, 20:34].eq(1).all() and labels[22:30, 2:10].eq(0).all()
+    with pytest.raises(ShapeError):
+        absorb_explained(masks, torch.tensor([0]), flow[..., :-1], theta)
+
+
+def test_overlay_blends_the_layer_colour_of_label_plus_one() -> None:
+    frame = np.full((2, 3, 3), 100, dtype=np.uint8)
+    labels = np.array([[0, 1, 2], [2, 1, 0]])
+    out = overlay(frame, labels, alpha=0.5)
+    from motionlayers.io import DAVIS_PALETTE
+
+    expected = (0.5 * 100 + 0.5 * DAVIS_PALETTE[labels + 1][:, :, ::-1].astype(float)).round()
+    np.testing.assert_allclose(out, expected, atol=1)

@@ -16,7 +16,7 @@ from motionlayers.pipeline.events import (
 )
 from motionlayers.pipeline.registry import DEFAULT_LAYERS
 from motionlayers.pipeline.segment import DEFAULT_SIZE
-from motionlayers.postprocess import FOREGROUND_RULES
+from motionlayers.postprocess import EXPLAINED_RATIO, FOREGROUND_RULES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -86,6 +86,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=FOREGROUND_RULES,
         help="how the background layer is chosen (default border)",
     )
+    parser.add_argument(
+        "--explained-ratio",
+        type=float,
+        default=EXPLAINED_RATIO,
+        help="foreground segments that the background's motion model explains within this "
+        "multiple of its median error join the background; 0 keeps every segment "
+        "(default %(default)s)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.set_defaults(func=run)
 
@@ -116,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         batch_size=args.batch_size,
         foreground_rule=args.foreground_rule,
+        explained_ratio=args.explained_ratio,
         progress=not args.no_progress,
         method_options={"checkpoint": args.checkpoint} if args.checkpoint else None,
     )

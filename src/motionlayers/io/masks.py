@@ -103,7 +103,7 @@ def write_mask(path: str | Path, labels: np.ndarray | torch.Tensor) -> None:
     image = Image.fromarray(np.ascontiguousarray(labels, dtype=np.uint8), mode="P")
     image.putpalette(DAVIS_PALETTE.reshape(-1).tolist())
     with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG")
+        image.save(tmp, format="PNG", compress_level=1)  # fast; labels compress well anyway
 
 
 def list_masks(folder: str | Path) -> list[tuple[str, Path]]:

@@ -9,6 +9,8 @@ input -> forward flows at the working size (`inputs.load_flows`) -> method (soft
 from __future__ import annotations
 
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from motionlayers.flow import flow_to_color
 from motionlayers.io import iter_frames
 from motionlayers.io.atomic import atomic_directory
 from motionlayers.motion import fit
-from motionlayers.pipeline.inputs import load_flows
+from motionlayers.pipeline.inputs import FlowInput, load_flows
 from motionlayers.pipeline.outputs import (
     VideoSink,
     full_frames,
@@ -31,8 +33,15 @@ from motionlayers.pipeline.outputs import (
     write_motion_json,
 )
 from motionlayers.pipeline.registry import get_method
-from motionlayers.postprocess import FOREGROUND_RULES, background_layers, link_masks, upsample_masks
-from motionlayers.postprocess.upsample import labels_to_masks
+from motionlayers.postprocess import (
+    EXPLAINED_RATIO,
+    FOREGROUND_RULES,
+    absorb_explained,
+    background_layers,
+    labels_to_masks,
+    link_masks,
+    upsample_labels,
+)
 
 DEFAULT_METHOD = "em"
 """The method `segment_source` and ``motionlayers segment`` use when none is given: the EM
@@ -77,6 +86,7 @@ def segment_source(
     device: str = "cpu",
     batch_size: int = 8,
     foreground_rule: str = "border",
+    explained_ratio: float = EXPLAINED_RATIO,
     progress: bool = True,
     method_options: dict[str, object] | None = None,
 ) -> SegmentResult:
@@ -95,6 +105,8 @@ def segment_source(
             methods).
         size: working ``(height, width)`` of the flows, or None for the input's size.
         foreground_rule: ``"border"`` or ``"largest"`` (see `motionlayers.postprocess`).
+        explained_ratio: foreground segments whose flow the background model explains within
+            this multiple of its median error join the background (`absorb_explained`; 0: off).
         method_options: extra keyword options of the method's factory.
 
     Raises:
@@ -105,6 +117,8 @@ def segment_source(
         raise InputError(
             "foreground rule", f"unknown {foreground_rule!r}; valid: {', '.join(FOREGROUND_RULES)}"
         )
+    if explained_ratio < 0:
+        raise InputError("explained ratio", f"must be >= 0, got {explained_ratio}")
     if batch_size < 1:
         raise InputError("batch size", f"must be >= 1, got {batch_size}")
     source = Path(source)
@@ -123,22 +137,11 @@ def segment_source(
         labels = soft.argmax(1)
         theta = fit(flows, labels_to_masks(labels, count), MOTION_MODEL, "l1")
         background = background_layers(labels, foreground_rule, flows, theta, MOTION_MODEL)
-        areas = labels_to_masks(labels, count).mean((-2, -1)).cpu().numpy()
+        soft = absorb_explained(soft, background, flows, theta, MOTION_MODEL, explained_ratio)
+        areas = labels_to_masks(soft.argmax(1), count).mean((-2, -1)).cpu().numpy()
         for name in ("masks", "foreground", "flow"):
             (tmp / name).mkdir()
-        frames = iter_frames(source) if data.kind != "flows" else None
-        sink = VideoSink(tmp / "overlay.mp4", data.fps, data.size)
-        try:
-            for t, frame in zip(range(len(data.stems)), full_frames(frames)):
-                full = upsample_masks(soft[t : t + 1], *data.size)[0].argmax(0).cpu().numpy()
-                flow_rgb = flow_to_color(flows[t : t + 1].cpu())
-                fg = (full != int(background[t])).astype(np.uint8) * 255
-                write_frame_outputs(tmp, data.stems[t], full, fg, flow_rgb)
-                if frame is None:
-                    frame = cv2.resize(flow_rgb[:, :, ::-1], data.size[::-1])
-                sink.write(overlay(frame, full))
-        finally:
-            sink.close()
+        write_all_frames(tmp, source, data, soft, flows, background, progress)
         write_motion_json(
             tmp / "motion.json",
             {
@@ -148,6 +151,7 @@ def segment_source(
                 "working_size": list(flows.shape[-2:]),
                 "input_size": list(data.size),
                 "foreground_rule": foreground_rule,
+                "explained_ratio": explained_ratio,
                 "frames": [
                     {
                         "stem": stem,
@@ -170,3 +174,53 @@ def segment_source(
     return SegmentResult(
         Path(out), method, len(data.stems), data.size, seconds, areas, background.cpu().numpy()
     )
+
+
+WRITE_THREADS = 2
+"""Frames rendered and written at once: OpenCV and PIL release the GIL while they resize and
+encode, so per-frame outputs overlap (measured in benchmarks/segment_speed.py)."""
+
+
+def write_all_frames(
+    root: Path,
+    source: Path,
+    data: FlowInput,
+    soft: torch.Tensor,
+    flows: torch.Tensor,
+    background: torch.Tensor,
+    progress: bool,
+) -> None:
+    """Per-frame outputs of `segment_source` into ``root`` and ``root/overlay.mp4``.
+
+    Frames are upsampled and their PNGs written by a small thread pool; the overlay video takes
+    them back in order. ``soft (T, K, h, w)``, ``flows (T, 2, h, w)``, ``background (T,)``.
+    """
+    height, width = data.size
+
+    def render(t: int) -> tuple[np.ndarray, np.ndarray]:
+        full = upsample_labels(soft[t], height, width)
+        flow_rgb = flow_to_color(flows[t : t + 1].cpu())
+        foreground = (full != int(background[t])).astype(np.uint8) * 255
+        write_frame_outputs(root, data.stems[t], full, foreground, flow_rgb)
+        return full, flow_rgb
+
+    frames = full_frames(iter_frames(source) if data.kind != "flows" else None)
+    sink = VideoSink(root / "overlay.mp4", data.fps, data.size)
+    pending: deque[Future[tuple[np.ndarray, np.ndarray]]] = deque()
+    bar = tqdm(total=len(data.stems), desc="write", unit="frame", disable=not progress)
+    with ThreadPoolExecutor(WRITE_THREADS) as pool:
+        try:
+            for t in range(len(data.stems)):
+                pending.append(pool.submit(render, t))
+                while pending and (len(pending) > 2 * WRITE_THREADS or t == len(data.stems) - 1):
+                    full, flow_rgb = pending.popleft().result()
+                    frame = next(frames, None)
+                    if frame is None:
+                        frame = cv2.resize(flow_rgb[:, :, ::-1], (width, height))
+                    sink.write(overlay(frame, full))
+                    bar.update()
+        finally:
+            for future in pending:
+                future.cancel()
+            sink.close()
+            bar.close()

@@ -3,7 +3,9 @@ masks and no-ground-truth choice of the background layer."""
 
 from motionlayers.postprocess.components import connected_components, remove_small_segments
 from motionlayers.postprocess.foreground import (
+    EXPLAINED_RATIO,
     FOREGROUND_RULES,
+    absorb_explained,
     background_layers,
     border_band,
     foreground_masks,
@@ -16,11 +18,18 @@ from motionlayers.postprocess.linking import (
     link_pair,
     relabel_table,
 )
-from motionlayers.postprocess.upsample import labels_to_masks, masks_to_labels, upsample_masks
+from motionlayers.postprocess.upsample import (
+    labels_to_masks,
+    masks_to_labels,
+    upsample_labels,
+    upsample_masks,
+)
 
 __all__ = [
+    "EXPLAINED_RATIO",
     "FOREGROUND_RULES",
     "LINKINGS",
+    "absorb_explained",
     "background_layers",
     "border_band",
     "connected_components",
@@ -33,5 +42,6 @@ __all__ = [
     "masks_to_labels",
     "relabel_table",
     "remove_small_segments",
+    "upsample_labels",
     "upsample_masks",
 ]

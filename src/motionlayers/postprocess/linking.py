@@ -105,11 +105,16 @@ def link_masks(masks: torch.Tensor, method: str = "hungarian") -> torch.Tensor:
     if masks.ndim != 4:
         raise ShapeError(f"link_masks: expected (T, K, H, W) masks, got {tuple(masks.shape)}")
     layers = masks.shape[1]
+    labels = masks.argmax(1).cpu().numpy()  # one argmax for the whole sequence
     out = masks.clone()
-    previous = out[0].argmax(0).cpu().numpy()
+    previous = labels[0]
     for t in range(1, len(out)):
-        table = link_pair([previous], [out[t].argmax(0).cpu().numpy()], layers, method)
-        index = torch.as_tensor(table, device=masks.device)
-        out[t] = torch.zeros_like(out[t]).index_add_(0, index, masks[t])
-        previous = out[t].argmax(0).cpu().numpy()
+        table = link_pair([previous], [labels[t]], layers, method)
+        if method == "hungarian":  # a permutation: channel l goes to table[l]
+            out[t] = masks[t][torch.as_tensor(np.argsort(table), device=masks.device)]
+            previous = table[labels[t]]
+        else:
+            index = torch.as_tensor(table, device=masks.device)
+            out[t] = torch.zeros_like(out[t]).index_add_(0, index, masks[t])
+            previous = out[t].argmax(0).cpu().numpy()
     return out

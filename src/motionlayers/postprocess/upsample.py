@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -26,6 +28,22 @@ def masks_to_labels(
     if height is not None and width is not None:
         masks = upsample_masks(masks, height, width)
     return masks.argmax(1)
+
+
+def upsample_labels(masks: torch.Tensor, height: int, width: int) -> np.ndarray:
+    """Labels ``(H, W)`` uint8 of one frame's soft masks ``(K, h, w)`` upsampled to ``(H, W)``.
+
+    The same labels as ``upsample_masks(masks[None], H, W)[0].argmax(0)`` (OpenCV's bilinear
+    resize also samples at pixel centres), computed with OpenCV: about ten times faster on a CPU
+    for a 854x480 output, which matters when every frame of a video is written. K <= 255.
+    """
+    if masks.ndim != 3:
+        raise ShapeError(f"upsample_labels: expected (K, h, w), got {tuple(masks.shape)}")
+    hwk = np.ascontiguousarray(masks.detach().float().cpu().permute(1, 2, 0).numpy())
+    if masks.shape[-2:] != (height, width):
+        hwk = cv2.resize(hwk, (width, height), interpolation=cv2.INTER_LINEAR)
+        hwk = hwk.reshape(height, width, -1)  # OpenCV drops a channel axis of length 1
+    return hwk.argmax(-1).astype(np.uint8)
 
 
 def labels_to_masks(labels: torch.Tensor, layers: int) -> torch.Tensor:
