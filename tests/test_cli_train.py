@@ -132,3 +132,27 @@ def test_recipes_ship_with_the_package():
     changed = apply_overrides(em, ["model.layers=2", "model.augment=null", "new.key=[1, 2]"])
     assert changed["model"]["layers"] == 2 and changed["model"]["augment"] is None
     assert changed["new"]["key"] == [1, 2] and em["model"]["layers"] == 4
+
+
+def test_init_from_copies_matching_tensors_for_another_k(tmp_path, capsys):
+    import torch
+
+    from motionlayers.methods.em import load_em_model
+
+    data = _flow_folder(tmp_path / "data")
+    first, second = tmp_path / "k2", tmp_path / "k3"
+    common = ["train", "em", "--config", "em-tiny", "--data", str(data)]
+    code = cli_main.main([*common, "--set", "model.layers=2", *_tiny_args(first, tmp_path / "c")])
+    assert code == 0
+    trained = first / "checkpoints" / "last.ckpt"
+    args = [*common, "--set", "model.layers=3", "--init-from", str(trained)]
+    # Two steps of Adam move the weights; zero learning rate keeps the copies checkable.
+    args += ["--set", "model.lr=0.0", *_tiny_args(second, tmp_path / "c")]
+    assert cli_main.main(args) == 0
+    assert "fresh: net.head.bias, net.head.weight" in capsys.readouterr().out
+    old, new = load_em_model(trained).net, load_em_model(second / "checkpoints" / "last.ckpt").net
+    assert torch.equal(old.inc[0].weight, new.inc[0].weight)
+    assert new.head.weight.shape[0] == 3
+    assert yaml.safe_load((second / "config.yaml").read_text())["init_from"] == str(trained)
+    bad = [*common, "--init-from", str(tmp_path / "missing.pt"), *_tiny_args(tmp_path / "x", ".")]
+    assert cli_main.main(bad) == 1

@@ -42,6 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-steps", type=int, default=None, help="optimisation steps")
     parser.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
     parser.add_argument("--resume", default=None, help="checkpoint to resume from")
+    parser.add_argument(
+        "--init-from",
+        default=None,
+        metavar="MODEL",
+        help="start a new run from a trained model (weights .pt or .ckpt): tensors whose names "
+        "and shapes match are copied, e.g. all but the output layer for another K",
+    )
     parser.add_argument("--devices", type=int, default=1, help="number of devices (default 1)")
     parser.add_argument(
         "--accelerator",
@@ -71,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         if args.max_steps < 1:
             raise InputError("--max-steps", f"must be >= 1, got {args.max_steps}")
         config.setdefault("trainer", {})["max_steps"] = args.max_steps
+    if args.init_from is not None:
+        config["init_from"] = args.init_from  # recorded in OUT/config.yaml
     if args.devices < 1:
         raise InputError("--devices", f"must be >= 1, got {args.devices}")
     train(

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset, random_split
 
 from motionlayers.data.folders import FlowFolderDataset
 from motionlayers.errors import InputError
+from motionlayers.methods.weights import init_from
 
 
 class FlowItems(Dataset):
@@ -96,6 +97,7 @@ def train(
     out: str | Path,
     *,
     resume: str | Path | None = None,
+    init: str | Path | None = None,
     devices: int | str = 1,
     accelerator: str = "cpu",
     datasets: tuple[Dataset, Dataset] | None = None,
@@ -107,6 +109,9 @@ def train(
         config: a resolved recipe (see `motionlayers.methods.config`).
         out: output folder (checkpoints, logs, resolved config).
         resume: checkpoint to resume from; default ``out/checkpoints/last.ckpt`` if present.
+        init: a trained model (weights file or checkpoint) to start a new run from: tensors
+            whose names and shapes match are copied (`weights.init_from`); ignored when the run
+            resumes. Default ``config["init_from"]``.
         devices, accelerator: passed to the Trainer; several devices use DDP.
         datasets: ``(train, val)`` to use instead of ``config["data"]`` (tests, notebooks).
         progress: show the progress bar.
@@ -128,6 +133,14 @@ def train(
     model_args = dict(config.get("model", {}))
     model_args.setdefault("seed", int(config.get("seed", 0)))
     module = method.module(**model_args)
+    last = out / "checkpoints" / "last.ckpt"
+    ckpt_path = Path(resume) if resume is not None else (last if last.is_file() else None)
+    if ckpt_path is not None and not ckpt_path.is_file():
+        raise InputError(ckpt_path, "checkpoint to resume from does not exist")
+    init = init if init is not None else config.get("init_from")
+    if init is not None and ckpt_path is None:
+        fresh = init_from(module, init)
+        print(f"initialised from {init}; fresh: {', '.join(fresh) or 'none'}")
     interval = min(int(trainer_cfg.pop("val_check_interval", 1000)), len(train_loader))
     checkpoint = ModelCheckpoint(
         dirpath=out / "checkpoints",
@@ -152,9 +165,5 @@ def train(
         num_sanity_val_steps=0,
         **trainer_cfg,
     )
-    last = out / "checkpoints" / "last.ckpt"
-    ckpt_path = Path(resume) if resume is not None else (last if last.is_file() else None)
-    if ckpt_path is not None and not ckpt_path.is_file():
-        raise InputError(ckpt_path, "checkpoint to resume from does not exist")
     trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path)
     return module

@@ -43,3 +43,32 @@ def write_weights(
 def is_weights_file(payload: Any) -> bool:
     """Whether a loaded file's content is a weights file of `write_weights`."""
     return isinstance(payload, dict) and payload.get("format") == WEIGHTS_FORMAT
+
+
+def init_from(module: torch.nn.Module, path: str | Path) -> list[str]:
+    """Copy into ``module`` the tensors of a trained model whose names and shapes match.
+
+    ``path`` is a weights file (`write_weights`) or a Lightning checkpoint. Tensors that do not
+    match (the output layer of a network trained with another K, say) keep their fresh
+    initialisation: this starts a new run from a trained one, unlike resuming, which restores the
+    optimiser and the step too.
+
+    Returns:
+        The names of the tensors that were not loaded.
+
+    Raises:
+        InputError: unreadable file, or no tensor matches.
+    """
+    from motionlayers.errors import InputError
+
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+        state = payload["state_dict"]
+    except Exception as error:  # a missing, truncated or foreign file
+        raise InputError(path, f"cannot read a trained model ({type(error).__name__})") from error
+    own = module.state_dict()
+    matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not matched:
+        raise InputError(path, "no tensor matches this model's names and shapes")
+    module.load_state_dict({k: v.to(own[k].dtype) for k, v in matched.items()}, strict=False)
+    return sorted(set(own) - set(matched))
