@@ -40,6 +40,7 @@ from motionlayers.postprocess import (
     background_layers,
     labels_to_masks,
     link_masks,
+    masks_to_labels,
     upsample_labels,
 )
 
@@ -134,11 +135,11 @@ def segment_source(
             masks.append(segmenter(flows[i : i + batch_size]))
         soft = link_masks(torch.cat(masks), "hungarian")
         count = soft.shape[1]
-        labels = soft.argmax(1)
+        labels = masks_to_labels(soft)
         theta = fit(flows, labels_to_masks(labels, count), MOTION_MODEL, "l1")
         background = background_layers(labels, foreground_rule, flows, theta, MOTION_MODEL)
         soft = absorb_explained(soft, background, flows, theta, MOTION_MODEL, explained_ratio)
-        areas = labels_to_masks(soft.argmax(1), count).mean((-2, -1)).cpu().numpy()
+        areas = labels_to_masks(masks_to_labels(soft), count).mean((-2, -1)).cpu().numpy()
         for name in ("masks", "foreground", "flow"):
             (tmp / name).mkdir()
         write_all_frames(tmp, source, data, soft, flows, background, progress)

@@ -20,6 +20,7 @@ import torch
 
 from motionlayers.errors import InputError, ShapeError
 from motionlayers.motion import distance_map, render
+from motionlayers.postprocess.upsample import masks_to_labels
 
 FOREGROUND_RULES = ("border", "largest")
 """Valid values of ``rule`` in `background_layers`."""
@@ -68,7 +69,7 @@ def background_layers(
     ring = border_band(height, width, band).to(labels.device)
     if flow is not None and theta is not None:
         residual = flow.unsqueeze(1) - render(theta, model, height, width)
-        best = distance_map(residual, "l1", dim=2).argmin(1)  # (B, H, W)
+        best = distance_map(residual, "l1", dim=2).min(1).indices  # (B, H, W); see masks_to_labels
     else:
         best = labels
     counts = torch.stack([torch.bincount(f[ring], minlength=layers) for f in best.long()])
@@ -123,8 +124,9 @@ def absorb_explained(
     height, width = masks.shape[-2:]
     index = torch.arange(len(masks), device=masks.device)
     bg_theta = theta[index, background.to(masks.device)]  # (B, 2, J)
-    error = (flow - render(bg_theta[:, None], model, height, width)[:, 0]).norm(dim=1)
-    labels = masks.argmax(1).cpu().numpy()
+    residual = flow - render(bg_theta[:, None], model, height, width)[:, 0]
+    error = (residual[:, 0] ** 2 + residual[:, 1] ** 2).sqrt()  # norm(dim=1) is slow on CPU
+    labels = masks_to_labels(masks).cpu().numpy()
     error_np = error.cpu().numpy()
     out = masks.clone()
     for t in range(len(masks)):

@@ -24,6 +24,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from motionlayers.errors import InputError, ShapeError
+from motionlayers.postprocess.upsample import masks_to_labels
 
 LINKINGS = ("hungarian", "greedy")
 """Valid values of ``method`` in this module."""
@@ -105,7 +106,7 @@ def link_masks(masks: torch.Tensor, method: str = "hungarian") -> torch.Tensor:
     if masks.ndim != 4:
         raise ShapeError(f"link_masks: expected (T, K, H, W) masks, got {tuple(masks.shape)}")
     layers = masks.shape[1]
-    labels = masks.argmax(1).cpu().numpy()  # one argmax for the whole sequence
+    labels = masks_to_labels(masks).cpu().numpy()  # one argmax for the whole sequence
     out = masks.clone()
     previous = labels[0]
     for t in range(1, len(out)):
@@ -116,5 +117,5 @@ def link_masks(masks: torch.Tensor, method: str = "hungarian") -> torch.Tensor:
         else:
             index = torch.as_tensor(table, device=masks.device)
             out[t] = torch.zeros_like(out[t]).index_add_(0, index, masks[t])
-            previous = out[t].argmax(0).cpu().numpy()
+            previous = masks_to_labels(out[t : t + 1])[0].cpu().numpy()
     return out

@@ -27,7 +27,9 @@ def masks_to_labels(
     is given (upsampling the soft masks, not the labels, gives smooth boundaries)."""
     if height is not None and width is not None:
         masks = upsample_masks(masks, height, width)
-    return masks.argmax(1)
+    # max(1).indices: the same first-maximum labels as argmax(1), but argmax over a strided
+    # channel axis is ~20x slower on CPU (measured 225 vs 12 ms for 100 x 2 x 128 x 224).
+    return masks.max(1).indices
 
 
 def upsample_labels(masks: torch.Tensor, height: int, width: int) -> np.ndarray:
