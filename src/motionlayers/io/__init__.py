@@ -1,6 +1,8 @@
-"""Readers and writers: optical flow files, frames and videos (masks and events come later).
+"""Readers and writers: optical flow files, frames and videos, masks (indexed PNGs with the
+DAVIS palette) and event recordings (one `Events` container for every format).
 
-Flow in memory is ``(H, W, 2)`` float32, u first, in pixels; frames are ``(H, W, 3)`` uint8 BGR.
+Flow in memory is ``(H, W, 2)`` float32, u first, in pixels; frames are ``(H, W, 3)`` uint8 BGR;
+masks ``(H, W)`` integer labels.
 """
 
 from motionlayers.io.event_container import Events, parse_sensor_size

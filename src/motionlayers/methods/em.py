@@ -24,7 +24,7 @@ import torch
 from motionlayers.data.augment import add_global_motion
 from motionlayers.errors import InputError, ShapeError
 from motionlayers.losses.em import em_loss_fitted
-from motionlayers.methods.weights import is_weights_file, write_weights
+from motionlayers.methods.weights import is_weights_file, trained_layers, write_weights
 from motionlayers.nets import UNet
 
 INPUT_NORMS = ("mean_l1", "none")
@@ -201,11 +201,5 @@ def build_predictor(
             path, "the default EM model is not installed; pass --checkpoint or reinstall"
         )
     model = load_em_model(path, map_location=device)
-    trained = int(model.hparams["layers"])
-    if layers is not None and layers != trained:
-        raise InputError(
-            "--layers",
-            f"the EM model {path.name} segments into K={trained} layers, not {layers}; "
-            f"omit --layers, pass a checkpoint trained with K={layers}, or use a classical method",
-        )
+    trained_layers(model, layers, path.name)
     return model.to(device).eval()

@@ -7,12 +7,14 @@ each method's loader rebuilds its module from ``hparams`` and ``state_dict``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightning as L
 import torch
 
 from motionlayers.io.atomic import atomic_path
+
+if TYPE_CHECKING:  # Lightning is slow to import; the CLI reads this module at start-up
+    import lightning as L
 
 WEIGHTS_FORMAT = "motionlayers-weights/1"
 """Tag of a weights file (see `write_weights`)."""
@@ -72,3 +74,20 @@ def init_from(module: torch.nn.Module, path: str | Path) -> list[str]:
         raise InputError(path, "no tensor matches this model's names and shapes")
     module.load_state_dict({k: v.to(own[k].dtype) for k, v in matched.items()}, strict=False)
     return sorted(set(own) - set(matched))
+
+
+def trained_layers(model: L.LightningModule, requested: int | None, name: str) -> int:
+    """The K that ``model`` was trained with; ``requested`` (a user's ``--layers``) must match.
+
+    A network's output layer fixes K, so another K is an error that says what to do instead.
+    """
+    from motionlayers.errors import InputError
+
+    trained = int(model.hparams["layers"])
+    if requested is not None and requested != trained:
+        raise InputError(
+            "--layers",
+            f"the model {name} segments into K={trained} layers, not {requested}; omit "
+            f"--layers, or pass a checkpoint trained with model.layers={requested}",
+        )
+    return trained

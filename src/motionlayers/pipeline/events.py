@@ -29,6 +29,7 @@ from motionlayers.errors import InputError
 from motionlayers.io import DAVIS_PALETTE, read_events, write_mask
 from motionlayers.io.atomic import atomic_directory
 from motionlayers.io.event_container import Events, parse_sensor_size
+from motionlayers.methods.weights import trained_layers
 from motionlayers.pipeline.outputs import VideoSink, write_motion_json
 
 EVENT_SUFFIXES = (".es", ".raw", ".aedat4", ".h5", ".hdf5", ".txt", ".npz")
@@ -168,13 +169,7 @@ def segment_events(
         raise InputError("--window-us", "give --window-events or --window-us, not both")
     size = parse_sensor_size(sensor_size, "--sensor-size") if sensor_size is not None else None
     model = load_event_model(method, checkpoint, device)
-    trained = int(model.hparams["layers"])
-    if layers is not None and layers != trained:
-        raise InputError(
-            "--layers",
-            f"the model segments into K={trained} layers, not {layers}; omit --layers or pass "
-            f"a checkpoint trained with model.layers={layers}",
-        )
+    trained = trained_layers(model, layers, Path(checkpoint).name if checkpoint else method)
     events = read_events(source, size)
     if not len(events):
         raise InputError(source, "holds no events")
