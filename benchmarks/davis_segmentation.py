@@ -115,11 +115,14 @@ def run(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         for seq in sequences:
             stems, flows = sequence_flows(frames_root / seq, size, Path(args.cache))
-            stems, flows = stems[: args.frames_per_sequence], flows[: args.frames_per_sequence]
+            # davis16 scores every annotated frame but the first and the last: keep the first
+            # F scored ones, and give the protocol the frames around them as the boundaries.
+            end = min(1 + args.scored_frames, len(stems) - 1)
             gt = dict(list_masks(gt_root / seq))
             (tmp / "gt" / seq).mkdir(parents=True)
-            for stem in stems:
+            for stem in stems[: end + 1]:
                 (tmp / "gt" / seq / f"{stem}.png").symlink_to(gt[stem].resolve())
+            stems, flows = stems[1:end], flows[1:end]
             data[seq] = (stems, flows, read_mask(gt[stems[0]]).shape)
         frames_total = sum(len(s) for s, _, _ in data.values())
         print(
@@ -151,8 +154,8 @@ def run(args: argparse.Namespace) -> int:
             rows.append((spec, method.layers, scores, seconds / max(frames_total, 1)))
             print(f"{spec}: {scores} {seconds / frames_total:.4f} s/frame", file=sys.stderr)
     print(
-        f"\nDAVIS-2016 train, {len(sequences)} sequences, {frames_total} frames, flow DIS medium "
-        f"{size[0]}x{size[1]}, {args.threads} CPU thread(s), batch {args.batch_size}, "
+        f"\nDAVIS-2016 train, {len(sequences)} sequences, {frames_total} scored frames, flow DIS "
+        f"medium {size[0]}x{size[1]}, {args.threads} CPU thread(s), batch {args.batch_size}, "
         f"explained ratio {args.explained_ratio:g}\n"
     )
     print(
@@ -189,7 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default=None, help="EM checkpoint (default: shipped model)")
     parser.add_argument("--layers", type=int, default=None, help="K (default: the method's)")
     parser.add_argument("--sequences", type=int, default=30, help="first N sequences")
-    parser.add_argument("--frames-per-sequence", type=int, default=100000, help="first F frames")
+    parser.add_argument(
+        "--scored-frames",
+        type=int,
+        default=100000,
+        help="score the first F frames of each sequence that davis16 scores (default: all)",
+    )
     parser.add_argument("--size", default="128x224", help="working size HxW")
     parser.add_argument("--batch-size", type=int, default=8, help="flows per method call")
     parser.add_argument(
