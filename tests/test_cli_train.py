@@ -154,5 +154,10 @@ def test_init_from_copies_matching_tensors_for_another_k(tmp_path, capsys):
     assert torch.equal(old.inc[0].weight, new.inc[0].weight)
     assert new.head.weight.shape[0] == 3
     assert yaml.safe_load((second / "config.yaml").read_text())["init_from"] == str(trained)
-    bad = [*common, "--init-from", str(tmp_path / "missing.pt"), *_tiny_args(tmp_path / "x", ".")]
+    bad = [
+        *common,
+        "--init-from",
+        str(tmp_path / "missing.pt"),
+        *_tiny_args(tmp_path / "x", tmp_path / "c"),
+    ]
     assert cli_main.main(bad) == 1

@@ -143,6 +143,8 @@ class EMMethod(L.LightningModule):
 
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "em-default.pt"
+SHIPPED_WEIGHTS = {2: DEFAULT_WEIGHTS, 4: DEFAULT_WEIGHTS.with_name("em-k4.pt")}
+"""The shipped models by K: ``segment --layers 4`` picks the K = 4 one (see their model cards)."""
 """The shipped default model (model card: ``weights/em-default.md``)."""
 
 
@@ -190,12 +192,16 @@ def load_em_model(path: str | Path, map_location: str | torch.device = "cpu") ->
 def build_predictor(
     layers: int | None = None, device: str = "cpu", checkpoint: str | Path | None = None
 ) -> EMMethod:
-    """The EM network for ``motionlayers segment``: ``checkpoint`` or the shipped default model.
+    """The EM network for ``motionlayers segment``: ``checkpoint``, else the shipped model for
+    ``layers`` (`SHIPPED_WEIGHTS`), else the default model.
 
     ``layers`` is the K the caller asks for; a trained network has its own K, so a different
     request is an error that says what the model has (None accepts the model's K).
     """
-    path = Path(checkpoint) if checkpoint is not None else DEFAULT_WEIGHTS
+    if checkpoint is not None:
+        path = Path(checkpoint)
+    else:
+        path = SHIPPED_WEIGHTS.get(layers, DEFAULT_WEIGHTS) if layers else DEFAULT_WEIGHTS
     if checkpoint is None and not path.is_file():
         raise InputError(
             path, "the default EM model is not installed; pass --checkpoint or reinstall"

@@ -119,6 +119,9 @@ def train(
     from motionlayers.methods import get_method
 
     method = get_method(str(config.get("method", "em")))
+    init = init if init is not None else config.get("init_from")
+    if init is not None and not Path(init).is_file():  # before any flow is computed
+        raise InputError(init, "model to initialise from does not exist")
     out = Path(out)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -137,7 +140,6 @@ def train(
     ckpt_path = Path(resume) if resume is not None else (last if last.is_file() else None)
     if ckpt_path is not None and not ckpt_path.is_file():
         raise InputError(ckpt_path, "checkpoint to resume from does not exist")
-    init = init if init is not None else config.get("init_from")
     if init is not None and ckpt_path is None:
         fresh = init_from(module, init)
         print(f"initialised from {init}; fresh: {', '.join(fresh) or 'none'}")
