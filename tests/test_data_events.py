@@ -40,6 +40,31 @@ def test_synthetic_windows_are_deterministic_by_seed() -> None:
         data[3]
 
 
+def test_cached_windows_equal_fresh_ones_and_skip_the_simulation(tmp_path) -> None:
+    fresh = SyntheticEventDataset(2, seed=5, objects=(1, 2), bins=3, **SMALL)
+    cached = SyntheticEventDataset(2, seed=5, objects=(1, 2), bins=3, cache_dir=tmp_path, **SMALL)
+    first = cached[1]  # simulated and written
+    files = list(tmp_path.rglob("*.npz"))
+    assert len(files) == 1 and not list(tmp_path.rglob(".*"))  # no temporary file left
+
+    def no_simulation(*args, **kwargs):
+        raise AssertionError("a cached item was simulated again")
+
+    cached._simulate = no_simulation  # type: ignore[method-assign]
+    again = cached[-1]  # the same item, read back
+    counts = SyntheticEventDataset(
+        2, seed=5, objects=(1, 2), representation="counts", cache_dir=tmp_path, **SMALL
+    )  # another representation shares the windows
+    counts._simulate = no_simulation  # type: ignore[method-assign]
+    expected = fresh[1]
+    for key in expected:
+        assert torch.equal(expected[key], first[key]), key
+        assert torch.equal(expected[key], again[key]) and expected[key].dtype == again[key].dtype
+    assert torch.equal(counts[1]["events"], expected["events"])
+    other = SyntheticEventDataset(2, seed=6, bins=3, cache_dir=tmp_path, **SMALL)
+    assert other.cache != cached.cache  # other parameters, other folder
+
+
 def test_window_item_units_and_representations() -> None:
     events = Events(t=[100, 300, 1100], x=[0, 1, 2], y=[0, 1, 1], p=[1, -1, 1], sensor_size=(3, 2))
     item = window_item(

@@ -73,6 +73,33 @@ def test_average_timestamp_minimal_at_true_velocity() -> None:
     assert_near_truth(scan(lambda f: average_timestamp_loss(x, y, t, p, f, H, W)))
 
 
+def test_average_timestamp_known_answers_and_continuity() -> None:
+    # ON events at pixel (1, 1) at t = 0, 1, 1 and at (3, 2) at t = 0.5; OFF at (0, 0) at 0.25
+    x = torch.tensor([1.0, 1.0, 1.0, 3.0, 0.0], dtype=torch.float64)
+    y = torch.tensor([1.0, 1.0, 1.0, 2.0, 0.0], dtype=torch.float64)
+    t = torch.tensor([0.0, 1.0, 1.0, 0.5, 0.25], dtype=torch.float64)
+    p = torch.tensor([1.0, 1.0, 1.0, 1.0, -1.0], dtype=torch.float64)
+    still = torch.zeros(1, 2, 5, dtype=torch.float64)
+    # count: sum_q sum_p S^2 / C / sum_p C; forward ON (4/3 + 1/4) / 4, OFF 1/16; backward
+    # ON (1/3 + 1/4) / 4, OFF 9/16
+    count = average_timestamp_loss(x, y, t, p, still, 4, 5)
+    assert count.item() == pytest.approx(19 / 48 + 1 / 16 + 7 / 48 + 9 / 16)
+    # pixels: (4/9 + 1/4 + 1/16) / 3 hit pixels forward, (1/9 + 1/4 + 9/16) / 3 backward
+    pixels = average_timestamp_loss(x, y, t, p, still, 4, 5, normalise="pixels")
+    assert pixels.item() == pytest.approx(121 / 216)
+    assert AverageTimestampLoss(4, 5, "pixels")(x, y, t, p, still).item() == pixels.item()
+    # a second layer moves the events to empty pixels; a share of 1e-4 changes little
+    flow = torch.stack([still[0], torch.full_like(still[0], 2.0)])  # (K = 2, 2, N)
+    for normalise, close in (("count", True), ("pixels", False)):
+        loss = [
+            average_timestamp_loss(x, y, t, p, flow, 4, 5, w, normalise).item()
+            for w in (torch.tensor([[1.0], [0.0]]), torch.tensor([[1 - 1e-4], [1e-4]]))
+        ]
+        assert (abs(loss[1] - loss[0]) < 1e-3) == close, (normalise, loss)
+    with pytest.raises(InputError):
+        average_timestamp_loss(x, y, t, p, still, 4, 5, normalise="mean")
+
+
 def test_multi_reference_focus_minimal_at_true_velocity() -> None:
     x, y, t, _ = moving_pattern()
     assert_near_truth(scan(lambda f: multi_reference_focus_loss(x, y, t, f, H, W)))

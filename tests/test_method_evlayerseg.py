@@ -14,6 +14,7 @@ from motionlayers.methods import METHODS, get_method
 from motionlayers.methods.config import load_config
 from motionlayers.methods.evlayerseg import (
     EVLayerSegMethod,
+    build_event_datasets,
     export_weights,
     load_evlayerseg_model,
     normalise_events_input,
@@ -67,6 +68,25 @@ def test_short_training_lowers_the_deblurring_loss() -> None:
         optimiser.step()
         losses.append(float(loss.detach()))
     assert sum(losses[-5:]) / 5 < 0.95 * losses[0], losses
+
+
+def test_recipe_options_reach_the_loss_and_the_data(tmp_path) -> None:
+    config = load_config("evlayerseg-tiny")
+    assert config["model"]["timestamp_normalise"] == "count" and config["data"]["cache_dir"] is None
+    config["model"].update(mixing="hard", smoothness_weight=0.001, net=TINY_NET)
+    model = EVLayerSegMethod(**config["model"])
+    assert model.loss.mixing == "hard" and model.loss.smoothness_weight == 0.001
+    assert model.loss.timestamp_normalise == "count"
+    config["data"].update(cache_dir=str(tmp_path / "cache"), train_length=1, window_events=600)
+    train, val = build_event_datasets(config)
+    batch = torch.utils.data.default_collate([train[0]])
+    masks, theta = model(batch["input"])
+    loss, terms = model.loss(masks, theta, batch["events"])
+    loss.backward()
+    assert torch.isfinite(loss) and float(terms["smoothness"]) > 0
+    assert len(list((tmp_path / "cache").rglob("*.npz"))) == 1 and train.cache != val.cache
+    with pytest.raises(InputError):
+        EVLayerSegMethod(timestamp_normalise="median")
 
 
 def _synth_events(folder, count: int = 2) -> None:

@@ -16,6 +16,7 @@ Every item of a dataset has the same shapes, so the default collate batches them
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,7 @@ from motionlayers.errors import InputError
 from motionlayers.events.representations import event_counts, voxel_grid
 from motionlayers.events.scenes import LayeredScene, random_scene
 from motionlayers.events.simulator import simulate_events
+from motionlayers.io.atomic import atomic_path
 from motionlayers.io.event_container import Events
 from motionlayers.io.events import read_events
 from motionlayers.io.masks import read_mask
@@ -125,6 +127,13 @@ class SyntheticEventDataset(Dataset):
     ``window_events`` consecutive events at a random place. A scene with too few events is
     replaced by the next one (a few tries), then its events are repeated to fill the window.
 
+    With ``cache_dir``, the window of item ``i`` (its events, labels and the scene's motions,
+    not the representation) is kept in ``cache_dir/synthetic-<key>/<i>.npz``, ``key`` a hash
+    of every parameter that changes the windows, so that later epochs read it (milliseconds)
+    instead of simulating it (a quarter of a second at 64 x 64). Files are written atomically;
+    workers may share a cache. About 8 bytes per event: 0.4 MB per 128 x 128 window of
+    49 152 events.
+
     Args:
         length: number of items.
         height, width: sensor size.
@@ -135,6 +144,7 @@ class SyntheticEventDataset(Dataset):
             objects' largest translation speed (pixels/second).
         representation, bins: network input (see `event_representation`).
         label_samples: label maps per window used to label the events.
+        cache_dir: folder of the cache of simulated windows (created), or None (no cache).
     """
 
     def __init__(
@@ -151,6 +161,7 @@ class SyntheticEventDataset(Dataset):
         representation: str = "voxel",
         bins: int = 5,
         label_samples: int = 5,
+        cache_dir: str | Path | None = None,
     ) -> None:
         if length < 0 or window_events < 2:
             raise InputError("dataset", f"need length >= 0, window_events >= 2, got {length}")
@@ -163,9 +174,32 @@ class SyntheticEventDataset(Dataset):
         self.representation, self.bins = representation, int(bins)
         self.label_samples = int(label_samples)
         event_representation(Events.empty(self.size), representation, bins)  # check the kind
+        self.cache = None if cache_dir is None else Path(cache_dir) / self._cache_key()
+        if self.cache is not None:
+            try:
+                self.cache.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise InputError(cache_dir, f"cannot create the cache: {error}") from error
 
     def __len__(self) -> int:
         return self.length
+
+    def _cache_key(self) -> str:
+        """``synthetic-<hash>`` of the parameters that change the windows (not the
+        representation, computed after reading)."""
+        params = dict(
+            version=1,  # bump when the simulation changes: old entries are then ignored
+            seed=self.seed,
+            size=self.size,
+            objects=self.objects,
+            window_events=self.window_events,
+            duration_s=self.duration_s,
+            fps=self.fps,
+            max_speed=self.max_speed,
+            label_samples=self.label_samples,
+        )
+        text = json.dumps(params, sort_keys=True)
+        return "synthetic-" + hashlib.sha1(text.encode()).hexdigest()[:16]
 
     def _simulate(self, rng: np.random.Generator) -> tuple[Events, LayeredScene]:
         for _ in range(4):
@@ -185,7 +219,22 @@ class SyntheticEventDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if not -self.length <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} items")
-        rng = np.random.default_rng([self.seed, index % self.length])
+        index %= self.length
+        path = None if self.cache is None else self.cache / f"{index:07d}.npz"
+        if path is not None and path.is_file():
+            window, labels, theta = _read_window(path, self.size)
+        else:
+            window, labels, theta = self._window(index)
+            if path is not None:
+                _write_window(path, window, labels, theta)
+        return window_item(
+            window, self.representation, self.bins, labels, theta, self.objects[1] + 1
+        )
+
+    def _window(self, index: int) -> tuple[Events, np.ndarray, np.ndarray]:
+        """The simulated window of item ``index``, its ``(N,)`` labels and the scene's
+        ``(L', 2, 3)`` motions in pixels per second."""
+        rng = np.random.default_rng([self.seed, index])
         events, scene = self._simulate(rng)
         if len(events) < self.window_events:  # repeat the events (each twice, ...) to fill
             take = np.sort(np.arange(self.window_events) % max(len(events), 1))
@@ -194,15 +243,33 @@ class SyntheticEventDataset(Dataset):
             )
         start = int(rng.integers(len(events) - self.window_events + 1))
         window = events[start : start + self.window_events]
-        labels = label_events(window, scene.labels_at, self.label_samples)
-        return window_item(
-            window,
-            self.representation,
-            self.bins,
-            labels,
-            scene.theta,
-            self.objects[1] + 1,
+        return window, label_events(window, scene.labels_at, self.label_samples), scene.theta
+
+
+def _write_window(path: Path, window: Events, labels: np.ndarray, theta: np.ndarray) -> None:
+    """Store a window in the smallest exact integer types; the item depends on time only
+    through ``t - t[0]`` (see `window_item`), so offsets suffice."""
+
+    def small(a: np.ndarray) -> np.ndarray:
+        return a.astype(np.min_scalar_type(int(a.max())))  # values are >= 0
+
+    with atomic_path(path) as tmp:
+        np.savez(
+            tmp,
+            t=small(window.t - window.t[0]),
+            x=small(window.x),
+            y=small(window.y),
+            p=window.p,
+            labels=small(labels),
+            theta=np.asarray(theta),
         )
+
+
+def _read_window(path: Path, size: tuple[int, int]) -> tuple[Events, np.ndarray, np.ndarray]:
+    """The window, labels and motions stored by `_write_window` (times from 0)."""
+    with np.load(path) as data:
+        window = Events(data["t"], data["x"], data["y"], data["p"], size)
+        return window, data["labels"].astype(np.int64), data["theta"]
 
 
 class EventFolderDataset(Dataset):

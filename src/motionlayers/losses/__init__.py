@@ -9,6 +9,7 @@ from motionlayers.losses.em import (
     negative_entropy,
 )
 from motionlayers.losses.events import (
+    TIMESTAMP_NORMALISATIONS,
     AverageTimestampLoss,
     ContrastLoss,
     MultiReferenceFocusLoss,
@@ -21,6 +22,7 @@ from motionlayers.losses.events import (
 
 __all__ = [
     "NORMALISATIONS",
+    "TIMESTAMP_NORMALISATIONS",
     "AverageTimestampLoss",
     "ContrastLoss",
     "EMLoss",

@@ -8,7 +8,8 @@ scalar: the mean over the leading dimensions ``...``.
 
 - `contrast_loss`: minus the variance of an IWE (Gallego et al. CVPR 2018).
 - `average_timestamp_loss`: squared average timestamps of warped events per polarity, at the
-  window's end and start (Zhu et al. CVPR 2019; as in Hagenaars et al. NeurIPS 2021).
+  window's end and start (Zhu et al. CVPR 2019; as in Hagenaars et al. NeurIPS 2021), averaged
+  over the warped events (``normalise="count"``) or over the pixels they hit (``"pixels"``).
 - `multi_reference_focus_loss`: the focus of the IWE at several reference times, normalised by
   the focus of the unwarped events (Shiba et al. ECCV 2022).
 """
@@ -25,6 +26,7 @@ from motionlayers.events.warp import image_of_warped_events, splat, warp_events
 
 __all__ = [
     "FOCUS_FUNCTIONS",
+    "TIMESTAMP_NORMALISATIONS",
     "AverageTimestampLoss",
     "ContrastLoss",
     "MultiReferenceFocusLoss",
@@ -36,6 +38,7 @@ __all__ = [
 ]
 
 FOCUS_FUNCTIONS = ("variance", "gradient")
+TIMESTAMP_NORMALISATIONS = ("count", "pixels")
 _EPS = 1e-9
 
 
@@ -66,6 +69,19 @@ def _bounds(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return t.min(), t.max()
 
 
+def _timestamp_term(counts: torch.Tensor, stamps: torch.Tensor, normalise: str) -> torch.Tensor:
+    """The term of one reference time: per-polarity images ``(2, ..., H, W)`` -> ``(...)``."""
+    if normalise == "count":
+        # S^2 / C <= C: a pixel reached by a copy of weight w adds at most w, so the loss is
+        # continuous in the weights (empty pixels need no threshold).
+        ratio = stamps.square() / (counts + _EPS)
+        total = counts.flatten(-2).sum(-1)
+        return (ratio.flatten(-2).sum(-1) / (total + _EPS)).sum(0)
+    average = (stamps / (counts + _EPS)).square().sum(0)
+    hit = (counts.sum(0) > _EPS).flatten(-2).sum(-1).to(counts.dtype)
+    return average.flatten(-2).sum(-1) / (hit + _EPS)
+
+
 def average_timestamp_loss(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -75,43 +91,53 @@ def average_timestamp_loss(
     height: int,
     width: int,
     weights: torch.Tensor | None = None,
+    normalise: str = "count",
 ) -> torch.Tensor:
-    """Sum of squared per-pixel average timestamps of warped events, per polarity.
+    """Squared per-pixel average timestamps of warped events, per polarity, averaged.
 
     With ``s = (t - t_start) / (t_end - t_start)``, events are warped to ``t_end`` carrying the
-    timestamp ``s`` and to ``t_start`` carrying ``1 - s``. At each reference and polarity the image
-    of warped timestamps is divided by the image of warped counts, squared and summed; the sum is
-    divided by the number of pixels hit by any event at that reference. Forward and backward
-    terms are added.
+    timestamp ``s`` and to ``t_start`` carrying ``1 - s``. At each reference ``r`` and polarity
+    ``q`` the images of warped (weighted) counts ``C_p`` and timestamps ``S_p`` give the
+    per-pixel average timestamp ``S_p / C_p``; the loss adds, over both references,
+
+    - ``normalise="count"`` (default): ``sum_q [sum_p S_p^2 / C_p] / [sum_p C_p]``, the
+      count-weighted mean of the squared averages. It is continuous in positions and weights:
+      a copy of an event with a small weight adds little wherever it lands.
+    - ``normalise="pixels"`` (the EV-LayerSegNet / Zhu et al. code): ``sum_q sum_p (S_p /
+      C_p)^2`` divided by the number of pixels with ``C_on + C_off > 1e-9``. Every hit pixel
+      counts fully however small its count, so it jumps when an event is split among layers
+      with soft weights (a copy of weight 0.01 on an empty pixel counts like a full one).
+
+    Both are lower when each pixel gathers events of similar timestamps (a sharper IWE).
 
     Args:
         x, y, t, p: ``(N,)`` events.
         flow: ``(..., K, 2, N)`` pixels/second.
         height, width: image size.
         weights: ``(..., K, N)`` soft layer assignments (default 1).
+        normalise: one of `TIMESTAMP_NORMALISATIONS`, see above.
 
     Returns:
         Scalar loss (>= 0), mean over ``...``.
     """
+    if normalise not in TIMESTAMP_NORMALISATIONS:
+        raise InputError(
+            "normalise", f"unknown {normalise!r}; choose from {TIMESTAMP_NORMALISATIONS}"
+        )
     t0, t1 = _bounds(t)
     s = (t - t0) / (t1 - t0).clamp(min=_EPS)
     on = (p > 0).to(flow.dtype)
     total = flow.new_zeros(flow.shape[:-3])
     for t_ref, stamp in ((t1, s), (t0, 1.0 - s)):
         xw, yw = warp_events(x.to(flow.dtype), y.to(flow.dtype), t.to(flow.dtype), flow, t_ref)
-        per_event = torch.stack([on, on * stamp, 1.0 - on, (1.0 - on) * stamp])  # (4, N)
+        per_event = torch.stack([on, 1.0 - on, on * stamp, (1.0 - on) * stamp])  # (4, N)
         w = per_event.to(flow.dtype).reshape(4, *[1] * (xw.ndim - 1), -1)  # (4, ..., 1, N)
         if weights is not None:
             w = w * weights.to(flow.dtype)  # (4, ..., K, N)
         w = w.expand(4, *xw.shape).flatten(-2)
         images = splat(xw.flatten(-2), yw.flatten(-2), height, width, w)
-        # (4, ..., H, W): count ON, stamps ON, count OFF, stamps OFF
-        count_on, stamp_on, count_off, stamp_off = images.unbind(0)
-        average = (stamp_on / (count_on + _EPS)).square() + (
-            stamp_off / (count_off + _EPS)
-        ).square()
-        hit = ((count_on + count_off) > _EPS).flatten(-2).sum(-1).to(flow.dtype)
-        total = total + average.flatten(-2).sum(-1) / (hit + _EPS)
+        # (4, ..., H, W): counts ON, OFF, then timestamps ON, OFF
+        total = total + _timestamp_term(images[:2], images[2:], normalise)
     return total.mean()
 
 
@@ -168,9 +194,9 @@ class ContrastLoss(nn.Module):
 class AverageTimestampLoss(nn.Module):
     """Module form of `average_timestamp_loss` on a sensor of ``height x width``."""
 
-    def __init__(self, height: int, width: int) -> None:
+    def __init__(self, height: int, width: int, normalise: str = "count") -> None:
         super().__init__()
-        self.height, self.width = height, width
+        self.height, self.width, self.normalise = height, width, normalise
 
     def forward(
         self,
@@ -181,7 +207,9 @@ class AverageTimestampLoss(nn.Module):
         flow: torch.Tensor,
         weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        return average_timestamp_loss(x, y, t, p, flow, self.height, self.width, weights)
+        return average_timestamp_loss(
+            x, y, t, p, flow, self.height, self.width, weights, self.normalise
+        )
 
 
 class MultiReferenceFocusLoss(nn.Module):

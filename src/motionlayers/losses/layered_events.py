@@ -3,21 +3,27 @@
 Each event ``e = (x, y, t, p)`` of a window is split among K layers by the soft masks read at its
 pixel, ``w_k(e) = m_k(x, y)``; its copy in layer k is warped by that layer's parametric motion,
 ``x' = x - (t - t_ref) u_k(x, y)``, and the K weighted copies of every event are splatted into
-one image of warped events (IWE) (``mixing="split"``, the default). The alternative of the
-EV-LayerSegNet code base, ``mixing="flow"``, warps every event once by the mask-weighted mixture
-of the layers' motions ``sum_k w_k u_k``. The deblurring objective scores the IWE:
+one image of warped events (IWE) (``mixing="split"``, the default). Two alternatives warp every
+event once: ``mixing="flow"`` by the mask-weighted mixture of the layers' motions
+``sum_k w_k u_k``; ``mixing="hard"`` (after the EV-LayerSegNet code) by the motion of its most
+likely layer ``k* = argmax_k w_k``, the event weighted by ``w_k*`` so that gradients reach the
+masks. With one-hot masks the three agree. The deblurring objective scores the IWE:
 
 - ``"timestamp"``: the squared per-pixel average timestamps of the warped events, per polarity,
   forward and backward (Zhu et al. 2019), the objective of the EV-LayerSegNet code base
-  (`motionlayers.losses.events.average_timestamp_loss`).
+  (`motionlayers.losses.events.average_timestamp_loss`), by default count-weighted so that it is
+  continuous in the soft weights (``timestamp_normalise="count"``; ``"pixels"``: the code's).
 - ``"focus"``: the focus of the unwarped events divided by the focus of the IWE, averaged over
   reference times (Shiba et al. 2022; one reference at the middle is plain contrast maximisation
   normalised by the blurred image's contrast), `multi_reference_focus_loss`.
 
-Two optional regularisers act on the per-event weights: the mean assignment entropy
+Three optional regularisers: on the per-event weights, the mean assignment entropy
 ``-sum_k w_k log w_k`` (pushes events to one layer) and the area imbalance
 ``log K - H(mean_e w)`` (>= 0; 0 when the layers take equal shares of the events; keeps every
-layer alive).
+layer alive); on the per-pixel flow ``F = sum_k m_k u_k`` (pixels per time unit), the
+Charbonnier smoothness ``mean sqrt(dF^2 + eps^2)`` over horizontal and vertical neighbours and
+both components (the EV-LayerSegNet code adds such a term with weight 0.001, on a sum over
+pixels, diagonals included).
 
 Convention:
     ``events`` ``(B, N, 4)`` rows ``(x, y, t, p)``: ``x`` column and ``y`` row as integer pixel
@@ -37,20 +43,28 @@ from torch import nn
 
 from motionlayers.errors import InputError, ShapeError
 from motionlayers.events.warp import event_flow, sample_masks
-from motionlayers.losses.events import average_timestamp_loss, multi_reference_focus_loss
+from motionlayers.losses.events import (
+    TIMESTAMP_NORMALISATIONS,
+    average_timestamp_loss,
+    multi_reference_focus_loss,
+)
+from motionlayers.motion import render
 
 __all__ = [
+    "MIXINGS",
     "OBJECTIVES",
     "LayeredDeblurLoss",
     "area_imbalance",
     "assignment_entropy",
+    "charbonnier_smoothness",
     "deblur_objective",
     "event_layer_weights",
     "layered_deblur_loss",
+    "pixel_flow",
 ]
 
 OBJECTIVES = ("timestamp", "focus")
-MIXINGS = ("split", "flow")
+MIXINGS = ("split", "flow", "hard")
 _EPS = 1e-12
 
 
@@ -96,6 +110,7 @@ def deblur_objective(
     objective: str = "focus",
     references: Sequence[float] = (0.0, 0.5, 1.0),
     focus_kind: str = "variance",
+    timestamp_normalise: str = "count",
 ) -> torch.Tensor:
     """The deblurring objective of one window (scalar, lower is sharper).
 
@@ -105,9 +120,11 @@ def deblur_objective(
         weights: ``(K, N)`` soft assignments, or None (each event counted once per layer).
         objective: one of `OBJECTIVES`.
         references, focus_kind: of the ``"focus"`` objective.
+        timestamp_normalise: of the ``"timestamp"`` objective, one of
+            `motionlayers.losses.events.TIMESTAMP_NORMALISATIONS`.
     """
     if objective == "timestamp":
-        return average_timestamp_loss(x, y, t, p, flow, height, width, weights)
+        return average_timestamp_loss(x, y, t, p, flow, height, width, weights, timestamp_normalise)
     if objective == "focus":
         return multi_reference_focus_loss(
             x, y, t, flow, height, width, weights, references, focus_kind
@@ -126,6 +143,7 @@ def layered_deblur_loss(
     focus_kind: str = "variance",
     weights: torch.Tensor | None = None,
     mixing: str = "split",
+    timestamp_normalise: str = "count",
 ) -> torch.Tensor:
     """Deblurring objective of each window of a batch: ``(B,)``.
 
@@ -134,14 +152,21 @@ def layered_deblur_loss(
         theta: ``(B, K, 2, J)`` per-layer motion models (pixels per time unit of ``t``).
         events: ``(B, N, 4)`` events, see the module convention.
         model: the spatial motion model of theta.
-        objective, references, focus_kind: see `deblur_objective`.
+        objective, references, focus_kind, timestamp_normalise: see `deblur_objective`.
         weights: ``(B, K, N)`` precomputed `event_layer_weights` (default: computed).
         mixing: ``"split"``: each event is split among the layers, its copy in layer k warped
             by layer k's motion and weighted by ``w_k``; ``"flow"``: each event is warped once
-            by the mask-weighted mixture of the layers' motions ``sum_k w_k u_k``.
+            by the mask-weighted mixture of the layers' motions ``sum_k w_k u_k``; ``"hard"``:
+            each event is warped once by the motion of ``k* = argmax_k w_k``, weighted by
+            ``w_k*`` (the gradient reaches the masks through that weight only).
     """
     if mixing not in MIXINGS:
         raise InputError("mixing", f"unknown {mixing!r}; choose from {MIXINGS}")
+    if timestamp_normalise not in TIMESTAMP_NORMALISATIONS:
+        raise InputError(
+            "timestamp_normalise",
+            f"unknown {timestamp_normalise!r}; choose from {TIMESTAMP_NORMALISATIONS}",
+        )
     _check(masks, theta, events)
     height, width = masks.shape[-2:]
     if weights is None:
@@ -150,13 +175,40 @@ def layered_deblur_loss(
     for b in range(events.shape[0]):
         x, y, t, p = events[b].to(theta.dtype).unbind(-1)
         flow = event_flow(theta[b], model, x, y, height, width, on_pixels=True)  # (K, 2, N)
-        w: torch.Tensor | None = weights[b]
-        if mixing == "flow":
-            flow, w = (weights[b][:, None] * flow).sum(0, keepdim=True), None
-        losses.append(
-            deblur_objective(x, y, t, p, flow, w, height, width, objective, references, focus_kind)
-        )
+        flow, w = _mix(flow, weights[b], mixing)
+        options = (objective, references, focus_kind, timestamp_normalise)
+        losses.append(deblur_objective(x, y, t, p, flow, w, height, width, *options))
     return torch.stack(losses)
+
+
+def _mix(
+    flow: torch.Tensor, weights: torch.Tensor, mixing: str
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per-event ``(K', 2, N)`` flows and ``(K', N)`` weights (or None) of one window for a
+    mixing, from every layer's ``flow (K, 2, N)`` and ``weights (K, N)``."""
+    if mixing == "flow":
+        return (weights[:, None] * flow).sum(0, keepdim=True), None
+    if mixing == "hard":
+        confidence, layer = weights.max(0)  # (N,): max is differentiable in its values
+        index = layer[None, None].expand(1, 2, -1)
+        return torch.gather(flow, 0, index), confidence[None]
+    return flow, weights
+
+
+def pixel_flow(masks: torch.Tensor, theta: torch.Tensor, model: str = "affine") -> torch.Tensor:
+    """Per-pixel flow ``F = sum_k m_k u_k``: ``masks (B, K, H, W)``, ``theta (B, K, 2, J)``
+    -> ``(B, 2, H, W)`` in pixels per time unit of theta."""
+    dense = render(theta, model, *masks.shape[-2:])  # (B, K, 2, H, W)
+    return (masks[:, :, None] * dense).sum(1)
+
+
+def charbonnier_smoothness(flow: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """Mean Charbonnier penalty ``sqrt(d^2 + eps^2)`` of the differences ``d`` between
+    horizontal and vertical neighbours of each component: ``(B, C, H, W) -> (B,)``."""
+    dx = flow[..., :, 1:] - flow[..., :, :-1]
+    dy = flow[..., 1:, :] - flow[..., :-1, :]
+    penalty = [(d.square() + eps**2).sqrt().flatten(1).mean(1) for d in (dx, dy)]
+    return (penalty[0] + penalty[1]) / 2
 
 
 def assignment_entropy(weights: torch.Tensor) -> torch.Tensor:
@@ -172,10 +224,13 @@ def area_imbalance(weights: torch.Tensor) -> torch.Tensor:
 
 
 class LayeredDeblurLoss(nn.Module):
-    """``objective + entropy_weight * entropy + area_weight * imbalance``, mean over the batch.
+    """``objective + entropy_weight * entropy + area_weight * imbalance + smoothness_weight *
+    smoothness``, mean over the batch (see the module doc; arguments as in
+    `layered_deblur_loss`).
 
     ``forward(masks (B, K, H, W), theta (B, K, 2, J), events (B, N, 4))`` returns the scalar
-    total and a dict of the scalar terms ``{"deblur", "entropy", "area"}`` (detached).
+    total and a dict of the scalar terms ``{"deblur", "entropy", "area", "smoothness"}``
+    (detached).
     """
 
     def __init__(
@@ -187,14 +242,24 @@ class LayeredDeblurLoss(nn.Module):
         entropy_weight: float = 0.0,
         area_weight: float = 0.0,
         mixing: str = "split",
+        smoothness_weight: float = 0.0,
+        timestamp_normalise: str = "count",
     ) -> None:
         super().__init__()
         if objective not in OBJECTIVES:
             raise InputError("objective", f"unknown {objective!r}; choose from {OBJECTIVES}")
+        if mixing not in MIXINGS:
+            raise InputError("mixing", f"unknown {mixing!r}; choose from {MIXINGS}")
+        if timestamp_normalise not in TIMESTAMP_NORMALISATIONS:
+            raise InputError(
+                "timestamp_normalise",
+                f"unknown {timestamp_normalise!r}; choose from {TIMESTAMP_NORMALISATIONS}",
+            )
         self.model, self.objective = model, objective
         self.references, self.focus_kind = tuple(references), focus_kind
         self.entropy_weight, self.area_weight = float(entropy_weight), float(area_weight)
-        self.mixing = mixing
+        self.smoothness_weight = float(smoothness_weight)
+        self.mixing, self.timestamp_normalise = mixing, timestamp_normalise
 
     def forward(
         self, masks: torch.Tensor, theta: torch.Tensor, events: torch.Tensor
@@ -210,9 +275,16 @@ class LayeredDeblurLoss(nn.Module):
             focus_kind=self.focus_kind,
             weights=weights,
             mixing=self.mixing,
+            timestamp_normalise=self.timestamp_normalise,
         ).mean()
         entropy = assignment_entropy(weights).mean()
         area = area_imbalance(weights).mean()
-        total = deblur + self.entropy_weight * entropy + self.area_weight * area
-        terms = {"deblur": deblur.detach(), "entropy": entropy.detach(), "area": area.detach()}
-        return total, terms
+        smoothness = charbonnier_smoothness(pixel_flow(masks, theta, self.model)).mean()
+        total = (
+            deblur
+            + self.entropy_weight * entropy
+            + self.area_weight * area
+            + self.smoothness_weight * smoothness
+        )
+        terms = {"deblur": deblur, "entropy": entropy, "area": area, "smoothness": smoothness}
+        return total, {name: value.detach() for name, value in terms.items()}
