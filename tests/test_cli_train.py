@@ -161,3 +161,35 @@ def test_init_from_copies_matching_tensors_for_another_k(tmp_path, capsys):
         *_tiny_args(tmp_path / "x", tmp_path / "c"),
     ]
     assert cli_main.main(bad) == 1
+
+
+def test_last_checkpoint_keeps_every_step_even_without_improvement(tmp_path, monkeypatch):
+    """last.ckpt follows training (not only the best validation loss), and an interrupted run
+    saves where it stopped, so that resuming loses nothing."""
+    import torch
+
+    from motionlayers.methods.em import EMMethod
+
+    data = _flow_folder(tmp_path / "data")
+    out = tmp_path / "run"
+    args = ["train", "em", "--config", "em-tiny", "--data", str(data)]
+    args += [*_tiny_args(out, tmp_path / "c"), "--set", "model.lr=0.0"]  # val loss never improves
+    args[args.index("--max-steps") + 1] = "5"
+    assert cli_main.main(args) == 0
+    last = out / "checkpoints" / "last.ckpt"
+    assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == 5
+
+    original = EMMethod.training_step
+
+    def interrupted(self, batch, batch_idx):
+        if self.global_step == 7:
+            raise KeyboardInterrupt
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(EMMethod, "training_step", interrupted)
+    args[args.index("--max-steps") + 1] = "20"
+    try:
+        cli_main.main(args)
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == 7

@@ -144,13 +144,23 @@ def train(
         fresh = init_from(module, init)
         print(f"initialised from {init}; fresh: {', '.join(fresh) or 'none'}")
     interval = min(int(trainer_cfg.pop("val_check_interval", 1000)), len(train_loader))
-    checkpoint = ModelCheckpoint(
+    best = ModelCheckpoint(
         dirpath=out / "checkpoints",
         filename="best-{step}-{val_loss:.5f}",
         monitor="val_loss",
         mode="min",
         save_top_k=1,
-        save_last=True,
+    )
+    # Lightning 2.6's save_last only writes last.ckpt when a best checkpoint is written, so a
+    # resumed run would lose every step since the last improvement: keep our own last.ckpt,
+    # every validation interval and when the run is interrupted (Ctrl-C, SIGTERM).
+    latest = ModelCheckpoint(
+        dirpath=out / "checkpoints",
+        filename="last",
+        every_n_train_steps=interval,
+        save_top_k=1,
+        enable_version_counter=False,
+        save_on_exception=True,
     )
     devices_count = devices if isinstance(devices, int) else 1
     trainer = L.Trainer(
@@ -160,7 +170,7 @@ def train(
         strategy="ddp" if devices_count > 1 else "auto",
         max_steps=int(trainer_cfg.pop("max_steps", 1000)),
         val_check_interval=interval,
-        callbacks=[checkpoint] + ([TQDMProgressBar()] if progress else []),
+        callbacks=[best, latest] + ([TQDMProgressBar()] if progress else []),
         logger=CSVLogger(out, name="logs"),
         enable_progress_bar=progress,
         enable_model_summary=False,
@@ -168,4 +178,5 @@ def train(
         **trainer_cfg,
     )
     trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path)
+    trainer.save_checkpoint(last)  # the steps since the last periodic save
     return module
