@@ -16,6 +16,18 @@ from pathlib import Path
 from motionlayers.errors import InputError
 
 
+def _process_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Read once at import: os.umask can only be read by setting it, which is not thread-safe, and
+# outputs are written from worker threads. mkstemp/mkdtemp create 0600/0700 entries; the final
+# files and folders get the permissions a plain open()/mkdir() would give them.
+_UMASK = _process_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; move it onto ``path`` if the block succeeds.
@@ -32,6 +44,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_UMASK)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -59,6 +72,7 @@ def atomic_directory(path: str | Path, overwrite: bool = True) -> Iterator[Path]
     if path.exists() and not overwrite and any(path.iterdir()):
         raise InputError(path, "output folder exists and is not empty")
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=parent))
+    os.chmod(tmp, 0o777 & ~_UMASK)
     try:
         yield tmp
         if path.exists():
