@@ -132,6 +132,9 @@ def test_recipes_ship_with_the_package():
     changed = apply_overrides(em, ["model.layers=2", "model.augment=null", "new.key=[1, 2]"])
     assert changed["model"]["layers"] == 2 and changed["model"]["augment"] is None
     assert changed["new"]["key"] == [1, 2] and em["model"]["layers"] == 4
+    numbers = apply_overrides(em, ["model.lr=1e-3", "model.alpha=2.5E-2", "data.source=inf_dir"])
+    assert numbers["model"]["lr"] == 1e-3 and numbers["model"]["alpha"] == 0.025
+    assert numbers["data"]["source"] == "inf_dir"
 
 
 def test_init_from_copies_matching_tensors_for_another_k(tmp_path, capsys):

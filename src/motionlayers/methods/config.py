@@ -59,5 +59,17 @@ def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[st
             if not isinstance(child, dict):
                 raise InputError("--set", f"{key}: {part} is not a mapping")
             node = child
-        node[parts[-1]] = yaml.safe_load(text)
+        node[parts[-1]] = _yaml_value(text)
     return config
+
+
+def _yaml_value(text: str) -> Any:
+    """A YAML scalar, except that ``1e-3`` is a float: YAML 1.1 (PyYAML) reads exponents
+    without a dot as strings, which no user means on a command line."""
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
