@@ -19,7 +19,7 @@ from motionlayers.methods.evlayerseg import (
     load_evlayerseg_model,
     normalise_events_input,
 )
-from motionlayers.nets.evlayerseg import EVLayerSegNet
+from motionlayers.nets.evlayerseg import AffineHead, EVLayerSegNet
 
 TINY_NET = dict(width=8, depth=3, residual_blocks=1, flow_convs=1, hidden=[32], pool=2)
 
@@ -56,10 +56,16 @@ def test_short_training_lowers_the_deblurring_loss() -> None:
         bins=3,
     )  # fmt: skip
     batch = torch.utils.data.default_collate([data[0], data[1]])
+    background = batch["gt_theta"][:, 0, :, 0]  # (B, 2) translation, px per window
+
+    def background_error(theta: torch.Tensor) -> float:  # best layer's translation error
+        error = (theta.detach()[..., 0] - background[:, None]).norm(dim=-1)
+        return float(error.min(1).values.mean())
+
     torch.manual_seed(0)
     model = EVLayerSegMethod(layers=2, bins=3, net=TINY_NET, lr=3e-3)
     optimiser = model.configure_optimizers()
-    losses = []
+    losses, errors = [], []
     for _ in range(30):
         masks, theta = model(batch["input"])
         loss, _ = model.loss(masks, theta, batch["events"])
@@ -67,7 +73,9 @@ def test_short_training_lowers_the_deblurring_loss() -> None:
         loss.backward()
         optimiser.step()
         losses.append(float(loss.detach()))
-    assert sum(losses[-5:]) / 5 < 0.95 * losses[0], losses
+        errors.append(background_error(theta))
+    assert sum(losses[-5:]) / 5 < 0.97 * losses[0], losses
+    assert errors[-1] < 0.5 * errors[0], errors  # one layer finds the background motion
 
 
 def test_recipe_options_reach_the_loss_and_the_data(tmp_path) -> None:
@@ -131,3 +139,44 @@ def test_registry_recipes_and_bad_checkpoints(tmp_path) -> None:
     torch.save({"format": "motionlayers-weights/1", "method": "em"}, tmp_path / "em.pt")
     with pytest.raises(InputError, match="not an EV-LayerSegNet"):
         load_evlayerseg_model(tmp_path / "em.pt")
+
+
+def test_motion_head_depends_on_the_window_at_initialisation() -> None:
+    torch.manual_seed(0)
+    net = EVLayerSegNet(in_channels=3, layers=2, width=8, depth=3, hidden=(64, 32), pool=2)
+    with torch.no_grad():
+        _, theta = net(torch.rand(2, 3, 32, 32).round())  # two random windows of events
+    spread = (theta[0] - theta[1]).abs().mean() / theta.abs().mean()
+    assert spread > 0.1, float(spread)  # the tanh head on raw features gave ~4e-3
+
+
+def test_motion_head_keeps_its_gradient_at_large_features() -> None:
+    torch.manual_seed(0)
+    head = AffineHead(channels=16, layers=2, flow_convs=1, hidden=(32, 16), pool=2)
+    features = torch.rand(3, 16, 4, 4)
+    grads, thetas = [], []
+    for scale in (1.0, 1e4):  # trained trunks drifted to mean |features| ~ 30 and beyond
+        head.zero_grad()
+        theta = head(scale * features)
+        theta.square().sum().backward()
+        grads.append(head.fc[0].weight.grad.clone())
+        thetas.append(theta.detach())
+    assert thetas[0].shape == (3, 2, 2, 3)
+    assert grads[1].abs().mean() > 1e-3 * grads[1].abs().max() > 0
+    # normalised head: the motions and their gradients do not depend on the features' scale
+    torch.testing.assert_close(thetas[1], thetas[0], rtol=1e-2, atol=1e-3)
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-2, atol=1e-3)
+
+
+def test_weights_of_an_older_head_fail_clearly(tmp_path) -> None:
+    model = EVLayerSegMethod(layers=2, bins=3, net=TINY_NET)
+    path = export_weights(model, tmp_path / "new.pt")
+    state = torch.load(path, weights_only=False)
+    state["state_dict"] = {  # the tanh head: no norm layers, convolutions with biases
+        k.replace("net.head.convs", "net.flow_convs"): v
+        for k, v in state["state_dict"].items()
+        if ".norm." not in k and not k.startswith("net.head.convs.0.1")
+    }
+    torch.save(state, tmp_path / "old.pt")
+    with pytest.raises(InputError, match="another network version.*missing net.head"):
+        load_evlayerseg_model(tmp_path / "old.pt")
