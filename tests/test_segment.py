@@ -217,3 +217,16 @@ def test_segment_errors_leave_no_output(tmp_path: Path) -> None:
     assert main(["segment", str(video), "-o", str(blocker / "out"), "--no-progress"]) == 1
     assert main(["segment", str(video), "-o", str(out), "--method", "nope"]) == 1
     assert not out.exists()
+
+
+def test_layers_picks_the_shipped_model_of_that_k() -> None:
+    from motionlayers.methods.em import SHIPPED_WEIGHTS, build_predictor
+
+    assert all(path.is_file() for path in SHIPPED_WEIGHTS.values())
+    assert build_predictor().hparams["layers"] == 2
+    assert build_predictor(layers=4).hparams["layers"] == 4
+    flow = torch.zeros(1, 2, 64, 96)
+    flow[:, 0, 20:44, 30:60] = 4.0
+    assert build_predictor(layers=4).predict_masks(flow).shape == (1, 4, 64, 96)
+    with pytest.raises(InputError, match="K=2 layers, not 3"):
+        build_predictor(layers=3)
