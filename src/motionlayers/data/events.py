@@ -179,7 +179,7 @@ class SyntheticEventDataset(Dataset):
             try:
                 self.cache.mkdir(parents=True, exist_ok=True)
             except OSError as error:
-                raise InputError(cache_dir, f"cannot create the cache: {error}") from error
+                raise InputError(self.cache, f"cannot create the cache: {error}") from error
 
     def __len__(self) -> int:
         return self.length
