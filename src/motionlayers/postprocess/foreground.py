@@ -9,7 +9,7 @@ parallax of a near background better than the area).
 component) whose flow the background's motion model already explains. The EM loss cannot tell
 such a segment apart (a pixel that both layers' models explain costs the same in either layer),
 so a network may leave stray blobs of background in an object layer; measured on DAVIS-2016
-train with the shipped model, absorbing them raised J from 0.413 to 0.469 (docs/benchmarks.md).
+train with the shipped model, absorbing them raised J from 0.413 to 0.467 (docs/benchmarks.md).
 """
 
 from __future__ import annotations
