@@ -50,6 +50,13 @@ def check_shape(tensor: torch.Tensor, dims: Sequence[int | str | None], name: st
             raise ShapeError(f"{name}: expected shape {expected}, got {tuple(tensor.shape)}")
 
 
+def check_choice(value: str, choices: Sequence[str], name: str) -> str:
+    """``value`` if it is one of ``choices``, else `InputError` naming ``name`` and the choices."""
+    if value not in choices:
+        raise InputError(name, f"unknown {value!r}; choose from {tuple(choices)}")
+    return value
+
+
 def check_finite(tensor: torch.Tensor, name: str) -> None:
     """Raise `InputError` if ``tensor`` holds NaN or infinite values."""
     if not bool(torch.isfinite(tensor).all()):

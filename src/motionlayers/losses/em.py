@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from motionlayers.errors import InputError, ShapeError
+from motionlayers.errors import InputError, ShapeError, check_choice
 from motionlayers.motion import fit, weighted_loss
 
 NORMALISATIONS = ("pixels", "flow", "none")
@@ -74,8 +74,7 @@ def em_loss(
         ``(B,)`` per-sample losses.
     """
     _check(flow, masks)
-    if normalise not in NORMALISATIONS:
-        raise InputError("normalise", f"unknown {normalise!r}; choose from {NORMALISATIONS}")
+    check_choice(normalise, NORMALISATIONS, "normalise")
     if alpha <= 0:
         raise InputError("alpha", f"must be > 0, got {alpha}")
     data = weighted_loss(flow, masks, theta, model=model, distance=distance).sum(1)  # (B,)

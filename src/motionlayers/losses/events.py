@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from motionlayers.errors import InputError
+from motionlayers.errors import InputError, check_choice
 from motionlayers.events.warp import image_of_warped_events, splat, warp_events
 
 __all__ = [
@@ -120,10 +120,7 @@ def average_timestamp_loss(
     Returns:
         Scalar loss (>= 0), mean over ``...``.
     """
-    if normalise not in TIMESTAMP_NORMALISATIONS:
-        raise InputError(
-            "normalise", f"unknown {normalise!r}; choose from {TIMESTAMP_NORMALISATIONS}"
-        )
+    check_choice(normalise, TIMESTAMP_NORMALISATIONS, "normalise")
     t0, t1 = _bounds(t)
     s = (t - t0) / (t1 - t0).clamp(min=_EPS)
     on = (p > 0).to(flow.dtype)

@@ -41,7 +41,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from motionlayers.errors import InputError, ShapeError
+from motionlayers.errors import InputError, ShapeError, check_choice
 from motionlayers.events.warp import event_flow, sample_masks
 from motionlayers.losses.events import (
     TIMESTAMP_NORMALISATIONS,
@@ -160,13 +160,8 @@ def layered_deblur_loss(
             each event is warped once by the motion of ``k* = argmax_k w_k``, weighted by
             ``w_k*`` (the gradient reaches the masks through that weight only).
     """
-    if mixing not in MIXINGS:
-        raise InputError("mixing", f"unknown {mixing!r}; choose from {MIXINGS}")
-    if timestamp_normalise not in TIMESTAMP_NORMALISATIONS:
-        raise InputError(
-            "timestamp_normalise",
-            f"unknown {timestamp_normalise!r}; choose from {TIMESTAMP_NORMALISATIONS}",
-        )
+    check_choice(mixing, MIXINGS, "mixing")
+    check_choice(timestamp_normalise, TIMESTAMP_NORMALISATIONS, "timestamp_normalise")
     _check(masks, theta, events)
     height, width = masks.shape[-2:]
     if weights is None:
@@ -246,15 +241,9 @@ class LayeredDeblurLoss(nn.Module):
         timestamp_normalise: str = "count",
     ) -> None:
         super().__init__()
-        if objective not in OBJECTIVES:
-            raise InputError("objective", f"unknown {objective!r}; choose from {OBJECTIVES}")
-        if mixing not in MIXINGS:
-            raise InputError("mixing", f"unknown {mixing!r}; choose from {MIXINGS}")
-        if timestamp_normalise not in TIMESTAMP_NORMALISATIONS:
-            raise InputError(
-                "timestamp_normalise",
-                f"unknown {timestamp_normalise!r}; choose from {TIMESTAMP_NORMALISATIONS}",
-            )
+        check_choice(objective, OBJECTIVES, "objective")
+        check_choice(mixing, MIXINGS, "mixing")
+        check_choice(timestamp_normalise, TIMESTAMP_NORMALISATIONS, "timestamp_normalise")
         self.model, self.objective = model, objective
         self.references, self.focus_kind = tuple(references), focus_kind
         self.entropy_weight, self.area_weight = float(entropy_weight), float(area_weight)

@@ -22,7 +22,7 @@ import lightning as L
 import torch
 
 from motionlayers.data.augment import add_global_motion
-from motionlayers.errors import InputError, ShapeError
+from motionlayers.errors import InputError, ShapeError, check_choice
 from motionlayers.losses.em import em_loss_fitted
 from motionlayers.methods.weights import is_weights_file, trained_layers, write_weights
 from motionlayers.nets import UNet
@@ -32,10 +32,8 @@ INPUT_NORMS = ("mean_l1", "none")
 
 def normalise_input(flow: torch.Tensor, input_norm: str = "mean_l1") -> torch.Tensor:
     """Network input: ``(B, 2, H, W) -> (B, 2, H, W)`` flow divided by its mean L1 norm."""
-    if input_norm == "none":
+    if check_choice(input_norm, INPUT_NORMS, "input_norm") == "none":
         return flow
-    if input_norm != "mean_l1":
-        raise InputError("input_norm", f"unknown {input_norm!r}; choose from {INPUT_NORMS}")
     scale = flow.abs().sum(1, keepdim=True).mean((2, 3), keepdim=True).clamp_min(1e-6)
     return flow / scale
 
