@@ -4,13 +4,15 @@ Trains nothing. Each sequence is a random layered scene (`motionlayers.data.even
 simulate_layered_scene`: a textured background and 1-2 objects with affine motions, events
 simulated ESIM-style) on seeds far from the training ones; it is cut into consecutive windows of
 the model's size (``events_per_pixel * W * H`` events, or ``--window-events``). Every window is
-segmented by one forward pass and scored on its event pixels (`motionlayers.eval.events`): IoU
+segmented by one forward pass (``--refine N``: then N motion-compensation EM iterations, as
+``motionlayers segment --refine``) and scored on its event pixels (`motionlayers.eval.events`): IoU
 after Hungarian matching of the predicted to the true layers (mean over the true layers, and over
 the objects only), detection rate of the objects, and the end-point error of the predicted
 layered flow against the true one, in pixels per window. Sequence scores are window means.
 
 Usage:
-    python benchmarks/event_segmentation.py CHECKPOINT [--sequences 10] [--sensor-size 128x128]
+    python benchmarks/event_segmentation.py [CHECKPOINT] [--sequences 10] [--sensor-size 128x128]
+        [--refine 0]
 """
 
 from __future__ import annotations
@@ -28,7 +30,11 @@ from motionlayers.data.events import label_events, simulate_layered_scene, windo
 from motionlayers.errors import InputError
 from motionlayers.eval.events import event_pixels, layer_flow, majority_labels, score_event_window
 from motionlayers.io.event_container import parse_sensor_size
-from motionlayers.methods.evlayerseg import EVLayerSegMethod, load_evlayerseg_model
+from motionlayers.methods.evlayerseg import (
+    DEFAULT_WEIGHTS,
+    EVLayerSegMethod,
+    load_evlayerseg_model,
+)
 
 FIRST_SEED = 900_000  # training scenes draw their seeds from a generator; these are fixed
 KEYS = ("iou", "object_iou", "detection_rate", "epe")
@@ -40,6 +46,7 @@ def score_sequence(
     size: tuple[int, int],
     window_events: int,
     duration_ms: float,
+    refine_iterations: int = 0,
 ) -> tuple[dict[str, float], int, int]:
     """Mean scores of one sequence's windows, its object count and its window count."""
     objects = 1 + seed % 2
@@ -56,17 +63,16 @@ def score_sequence(
             scene.theta,
             len(scene.theta),
         )
-        with torch.no_grad():
-            masks, theta = model(item["input"][None])
+        masks, theta = model.segment_window(window, refine_iterations)
         x, y = window.x, window.y
         gt = majority_labels(x, y, labels, height, width)
-        pred = masks[0].argmax(0).numpy()
+        pred = masks.argmax(0).numpy()
         rows.append(
             score_event_window(
                 pred,
                 gt,
                 event_pixels(x, y, height, width),
-                layer_flow(pred, theta[0].double()),
+                layer_flow(pred, theta.double()),
                 layer_flow(gt, item["gt_theta"].double()),
             )
         )
@@ -82,11 +88,19 @@ def _nanmean(values: object, axis: int | None = None) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint", help="train checkpoint (.ckpt) or exported weights (.pt)")
+    parser.add_argument(
+        "checkpoint",
+        nargs="?",
+        default=str(DEFAULT_WEIGHTS),
+        help="train checkpoint (.ckpt) or exported weights (.pt); default: the shipped model",
+    )
     parser.add_argument("--sequences", type=int, default=10, help="held-out sequences (10)")
     parser.add_argument("--sensor-size", default="128x128", help="WxH (default 128x128)")
     parser.add_argument("--duration-ms", type=float, default=100.0, help="sequence length")
     parser.add_argument("--window-events", type=int, default=None, help="events per window")
+    parser.add_argument(
+        "--refine", type=int, default=0, help="motion-compensation EM iterations per window (0)"
+    )
     args = parser.parse_args(argv)
     if not Path(args.checkpoint).is_file():
         print(
@@ -106,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     count = args.window_events or model.window_size(size)
     print(
         f"EV-LayerSegNet {args.checkpoint}: K={model.hparams['layers']}, sensor "
-        f"{size[0]}x{size[1]}, {count} events/window, {args.sequences} sequences"
+        f"{size[0]}x{size[1]}, {count} events/window, {args.sequences} sequences, "
+        f"{args.refine} refinement iterations"
     )
     header = ("seq", "seed", "obj", "win", "IoU", "objIoU", "DR", "EPE")
     print("{:>4} {:>7} {:>3} {:>3}  {:>6} {:>6} {:>5} {:>6}".format(*header))
@@ -114,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     empty, start = 0, time.perf_counter()
     for i in range(args.sequences):
         seed = FIRST_SEED + i
-        scores, objects, windows = score_sequence(model, seed, size, count, args.duration_ms)
+        scores, objects, windows = score_sequence(
+            model, seed, size, count, args.duration_ms, args.refine
+        )
         table.append([scores[k] for k in KEYS])
         empty += windows == 0
         print(

@@ -87,6 +87,11 @@ def test_cli_dispatches_event_files_and_duration_windows(
     assert len(list((out / "masks").glob("*.png"))) == len(rows)
     assert main([*args, "--window-events", "300", "--no-progress", "--layers", "2"]) == 0
     assert all(int(r["events"]) <= 300 for r in _rows(out))
+    assert json.loads((out / "motion.json").read_text())["refine_iterations"] == 5
+    refined = read_mask(out / "masks" / "00000.png")
+    assert main([*args, "--window-events", "300", "--no-progress", "--refine", "0"]) == 0
+    assert json.loads((out / "motion.json").read_text())["refine_iterations"] == 0
+    assert read_mask(out / "masks" / "00000.png").shape == refined.shape
 
 
 def test_bad_inputs_fail_clearly_and_leave_no_output(
@@ -102,6 +107,8 @@ def test_bad_inputs_fail_clearly_and_leave_no_output(
         segment_events(truncated, out, checkpoint=weights, progress=False)
     with pytest.raises(InputError, match="K=2"):
         segment_events(recording, out, checkpoint=weights, layers=3, progress=False)
+    with pytest.raises(InputError, match="--refine"):
+        segment_events(recording, out, checkpoint=weights, refine_iterations=-1)
     with pytest.raises(InputError, match="not both"):
         segment_events(recording, out, checkpoint=weights, window_us=10, window_events=10)
     with pytest.raises(InputError, match="does not segment events"):

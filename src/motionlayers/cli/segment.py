@@ -9,6 +9,7 @@ from motionlayers.cli.flow import parse_size
 from motionlayers.flow import available_backends
 from motionlayers.pipeline import DEFAULT_METHOD, available_methods, segment_source
 from motionlayers.pipeline.events import (
+    DEFAULT_REFINE_ITERATIONS,
     EVENT_METHODS,
     EVENT_SUFFIXES,
     is_event_input,
@@ -78,6 +79,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     events.add_argument(
         "--sensor-size", default=None, help="WxH, for event files that do not store it"
     )
+    events.add_argument(
+        "--refine",
+        type=int,
+        default=DEFAULT_REFINE_ITERATIONS,
+        help="motion-compensation EM iterations refining each window's layers; 0: the "
+        "network's single pass (default %(default)s)",
+    )
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--batch-size", type=int, default=8, help="flows per batch (default 8)")
     parser.add_argument(
@@ -110,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
             method=args.method or EVENT_METHODS[0],
             checkpoint=args.checkpoint,
             device=args.device,
+            refine_iterations=args.refine,
             progress=not args.no_progress,
         )
         print(events_result.summary())

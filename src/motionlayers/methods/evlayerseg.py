@@ -15,7 +15,7 @@ The motion of a layer is an affine model (6 parameters, basis ``[1, x, y]`` at n
 centres) in **pixels per window**: event times are fractions of the window (0 at its first event,
 1 at its last), so the same network serves windows of any duration; divide by the window's
 duration for pixels per second. Inference (`segment_window`) needs no loss: masks and motions
-come out of one forward pass.
+come out of one forward pass, optionally refined on the window by motion-compensation EM.
 
 Defaults, chosen by measurement on simulated windows (textured background, 1-2 objects, affine
 ground truth from `motionlayers.data.events`):
@@ -73,6 +73,7 @@ import lightning as L
 import torch
 from torch.utils.data import Dataset
 
+from motionlayers.classical.event_em import refine_window
 from motionlayers.data.events import (
     REPRESENTATIONS,
     EventFolderDataset,
@@ -197,16 +198,26 @@ class EVLayerSegMethod(L.LightningModule):
         return max(2, round(per_pixel * sensor_size[0] * sensor_size[1]))
 
     @torch.no_grad()
-    def segment_window(self, events: Events) -> tuple[torch.Tensor, torch.Tensor]:
+    def segment_window(
+        self, events: Events, refine_iterations: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Masks ``(K, H, W)`` and affine motions ``(K, 2, 3)`` in pixels per window (from the
-        window's first to its last event) of one window of events, on the model's device."""
+        window's first to its last event) of one window of events, on the model's device.
+
+        ``refine_iterations > 0`` refines the network's answer on this window by that many
+        motion-compensation EM iterations (`motionlayers.classical.event_em.refine_window`,
+        Stoffregen et al. 2019): slower, and more accurate on the simulated benchmark."""
         was_training = self.training
         self.eval()
         try:
             hp = self.hparams
-            x = window_item(events, hp["representation"], int(hp["bins"]))["input"]
-            masks, theta = self(x[None].to(self.device))
-            return masks[0], theta[0]
+            item = window_item(events, hp["representation"], int(hp["bins"]))
+            masks, theta = self(item["input"][None].to(self.device))
+            masks, theta = masks[0], theta[0]
+            if refine_iterations > 0:
+                x, y, t, _ = item["events"].double().to(self.device).unbind(-1)
+                masks, theta = refine_window(x, y, t, masks, theta, iterations=refine_iterations)
+            return masks, theta
         finally:
             self.train(was_training)
 
