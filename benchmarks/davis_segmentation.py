@@ -8,8 +8,10 @@ Every method sees the flows that ``motionlayers segment`` computes (`pipeline.in
 frames resized to the working size, OpenCV DIS medium, the last frame's flow from the negated
 backward flow), cached under ``--cache``; the time per frame is the method's alone (flow
 excluded: it is reported once). Predictions go through the pipeline's steps (Hungarian temporal
-linking, the background choice, `absorb_explained` with ``--explained-ratio``, upsampling of
-the soft masks to 854x480) and are scored two ways:
+linking, temporal smoothing over ``--temporal-radius`` frames each side, the background choice,
+`absorb_explained` with ``--explained-ratio``, upsampling of the soft masks to 854x480,
+boundaries snapped to the frame's edges with ``--snap-radius``, the guide being the 240p frame
+enlarged to 854x480) and are scored two ways:
 
 - foreground without ground truth, one column per rule: ``largest`` (the largest layer is the
   background, thesis 2.4.2), ``border`` (the layer whose fitted quadratic model explains most
@@ -30,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -41,10 +44,14 @@ from motionlayers.pipeline import get_method
 from motionlayers.pipeline.inputs import load_flows
 from motionlayers.postprocess import (
     EXPLAINED_RATIO,
+    SNAP_RADIUS,
+    TEMPORAL_RADIUS,
     absorb_explained,
     background_layers,
     labels_to_masks,
     link_masks,
+    smooth_masks,
+    snap_labels,
     upsample_labels,
 )
 
@@ -95,6 +102,24 @@ def foregrounds(
     return out, out["border"][0]
 
 
+def guide_frame(
+    folder: Path, stem: str, size: tuple[int, int], snap_radius: float
+) -> np.ndarray | None:
+    """The frame ``stem`` of ``folder`` enlarged to ``size`` (H, W), BGR, when snapping."""
+    if snap_radius <= 0:
+        return None
+    frame = cv2.imread(str(next(folder.glob(f"{stem}.*"))))
+    return cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def final_labels(
+    masks: torch.Tensor, size: tuple[int, int], frame: np.ndarray | None, snap_radius: float
+) -> np.ndarray:
+    """Labels ``(H, W)`` of one frame's soft masks ``(K, h, w)`` as ``segment`` writes them."""
+    labels = upsample_labels(masks, *size)
+    return labels if frame is None else snap_labels(labels, frame, masks.shape[0], snap_radius)
+
+
 def run(args: argparse.Namespace) -> int:
     root = Path(args.root)
     frames_root, gt_root = root / "JPEGImages" / "240p", root / "Annotations" / "480p"
@@ -141,13 +166,15 @@ def run(args: argparse.Namespace) -> int:
                     ]
                 )
                 seconds += time.perf_counter() - start
-                soft = link_masks(soft)
+                soft = smooth_masks(link_masks(soft), args.temporal_radius)
                 per_rule, written = foregrounds(soft, flows, args.explained_ratio)
                 for t, stem in enumerate(stems):
-                    full = upsample_labels(written[t], *gt_size)
+                    frame = guide_frame(frames_root / seq, stem, gt_size, args.snap_radius)
+                    full = final_labels(written[t], gt_size, frame, args.snap_radius)
                     write_mask(_mk(tmp / spec / "layers" / seq) / f"{stem}.png", full)
                     for rule, (masks, bg) in per_rule.items():
-                        fg = (upsample_labels(masks[t], *gt_size) != int(bg[t])).astype(np.uint8)
+                        labels = final_labels(masks[t], gt_size, frame, args.snap_radius)
+                        fg = (labels != int(bg[t])).astype(np.uint8)
                         write_mask(_mk(tmp / spec / rule / seq) / f"{stem}.png", fg)
             scores = {rule: _j(tmp / spec / rule, tmp / "gt", "nonzero") for rule in RULES}
             scores["GT"] = _j(tmp / spec / "layers", tmp / "gt", "exhaustive")
@@ -156,7 +183,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"\nDAVIS-2016 train, {len(sequences)} sequences, {frames_total} scored frames, flow DIS "
         f"medium {size[0]}x{size[1]}, {args.threads} CPU thread(s), batch {args.batch_size}, "
-        f"explained ratio {args.explained_ratio:g}\n"
+        f"explained ratio {args.explained_ratio:g}, temporal radius {args.temporal_radius}, "
+        f"snap radius {args.snap_radius:g}\n"
     )
     print(
         "| method | K | "
@@ -209,6 +237,18 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=EXPLAINED_RATIO,
         help="absorb_explained's ratio, as segment's --explained-ratio (0: off)",
+    )
+    parser.add_argument(
+        "--snap-radius",
+        type=float,
+        default=SNAP_RADIUS,
+        help="snap_labels' radius, as segment's --snap-radius (0: off)",
+    )
+    parser.add_argument(
+        "--temporal-radius",
+        type=int,
+        default=TEMPORAL_RADIUS,
+        help="smooth_masks' radius, as segment's --temporal-radius (0: off)",
     )
     return run(parser.parse_args(argv))
 

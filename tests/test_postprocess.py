@@ -21,6 +21,7 @@ from motionlayers.postprocess import (
     masks_to_labels,
     relabel_table,
     remove_small_segments,
+    smooth_masks,
     upsample_labels,
     upsample_masks,
 )
@@ -186,3 +187,21 @@ def test_overlay_blends_the_layer_colour_of_label_plus_one() -> None:
 
     expected = (0.5 * 100 + 0.5 * DAVIS_PALETTE[labels + 1][:, :, ::-1].astype(float)).round()
     np.testing.assert_allclose(out, expected, atol=1)
+
+
+def test_smooth_masks_averages_clipped_windows_and_keeps_the_simplex() -> None:
+    masks = torch.softmax(torch.randn(4, 3, 5, 6, generator=torch.Generator().manual_seed(0)), 1)
+    smooth = smooth_masks(masks, radius=1)
+    assert torch.allclose(smooth[0], masks[:2].mean(0), atol=1e-6)
+    assert torch.allclose(smooth[1], masks[:3].mean(0), atol=1e-6)
+    assert torch.allclose(smooth[3], masks[2:].mean(0), atol=1e-6)
+    assert torch.allclose(smooth.sum(1), torch.ones(4, 5, 6), atol=1e-6)
+    assert torch.allclose(smooth_masks(masks, radius=10)[0], masks.mean(0), atol=1e-6)
+    steady = masks[:1].expand(6, -1, -1, -1)
+    assert torch.allclose(smooth_masks(steady, 2), steady, atol=1e-6)
+    copy = smooth_masks(masks, radius=0)
+    assert torch.equal(copy, masks) and copy is not masks
+    with pytest.raises(ShapeError):
+        smooth_masks(masks[0])
+    with pytest.raises(InputError, match="temporal radius"):
+        smooth_masks(masks, -1)

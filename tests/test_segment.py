@@ -89,6 +89,24 @@ def test_segment_video_writes_every_output(tmp_path: Path) -> None:
     stems = [f"{t:05d}" for t in range(FRAMES)]
     check_outputs(tmp_path / "out", stems, (HEIGHT, WIDTH), 3)
     assert result.frames == FRAMES and "segmented 5 frames" in result.summary()
+    record = json.loads((tmp_path / "out" / "motion.json").read_text())
+    assert record["snap_radius"] == pytest.approx(0.133) and record["temporal_radius"] == 1
+
+
+def test_snapping_changes_only_boundaries_and_can_be_switched_off(tmp_path: Path) -> None:
+    video = write_video(tmp_path / "clip.avi")
+    common = dict(method="robust-layers", layers=3, size=(24, 32), progress=False)
+    segment_source(video, tmp_path / "plain", snap_radius=0.0, **common)  # type: ignore[arg-type]
+    segment_source(video, tmp_path / "snap", snap_radius=0.1, **common)  # type: ignore[arg-type]
+    plain = read_mask(tmp_path / "plain" / "masks" / "00002.png")
+    snapped = read_mask(tmp_path / "snap" / "masks" / "00002.png")
+    assert 0.6 < (plain == snapped).mean() < 1.0  # boundaries move, layers stay
+    assert json.loads((tmp_path / "plain" / "motion.json").read_text())["snap_radius"] == 0.0
+    with pytest.raises(InputError, match="snap radius"):
+        segment_source(video, tmp_path / "bad", snap_radius=2.0, **common)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="temporal radius"):
+        segment_source(video, tmp_path / "bad", temporal_radius=-1, **common)  # type: ignore[arg-type]
+    assert not (tmp_path / "bad").exists()
 
 
 def test_segment_frames_folder_through_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -17,7 +17,12 @@ from motionlayers.pipeline.events import (
 )
 from motionlayers.pipeline.registry import DEFAULT_LAYERS
 from motionlayers.pipeline.segment import DEFAULT_SIZE
-from motionlayers.postprocess import EXPLAINED_RATIO, FOREGROUND_RULES
+from motionlayers.postprocess import (
+    EXPLAINED_RATIO,
+    FOREGROUND_RULES,
+    SNAP_RADIUS,
+    TEMPORAL_RADIUS,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -102,6 +107,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "multiple of its median error join the background; 0 keeps every segment "
         "(default %(default)s)",
     )
+    parser.add_argument(
+        "--snap-radius",
+        type=float,
+        default=SNAP_RADIUS,
+        help="layer boundaries follow the frame's edges: radius of the colour guided filter as "
+        "a fraction of the frame height; 0 keeps the upsampled flow layers (default %(default)s)",
+    )
+    parser.add_argument(
+        "--temporal-radius",
+        type=int,
+        default=TEMPORAL_RADIUS,
+        help="average the linked layer masks over this many frames on each side; 0: off "
+        "(default %(default)s)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.set_defaults(func=run)
 
@@ -136,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
         explained_ratio=args.explained_ratio,
         progress=not args.no_progress,
         method_options={"checkpoint": args.checkpoint} if args.checkpoint else None,
+        snap_radius=args.snap_radius,
+        temporal_radius=args.temporal_radius,
     )
     print(result.summary())
     return 0

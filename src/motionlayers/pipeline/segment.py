@@ -1,9 +1,10 @@
 """``segment_source``: the whole segmentation of one input, written atomically.
 
 input -> forward flows at the working size (`inputs.load_flows`) -> method (soft masks, batches)
--> Hungarian temporal linking -> one motion model per layer (`motion.fit`) -> background layer
-(no ground truth) -> upsampling to the input size -> ``OUT/masks``, ``OUT/foreground``,
-``OUT/flow``, ``OUT/overlay.mp4``, ``OUT/motion.json``.
+-> Hungarian temporal linking -> temporal smoothing -> one motion model per layer (`motion.fit`)
+-> background layer (no ground truth) -> upsampling to the input size, boundaries snapped to the
+frame's edges (colour guided filter) -> ``OUT/masks``, ``OUT/foreground``, ``OUT/flow``,
+``OUT/overlay.mp4``, ``OUT/motion.json``.
 """
 
 from __future__ import annotations
@@ -36,11 +37,15 @@ from motionlayers.pipeline.registry import get_method
 from motionlayers.postprocess import (
     EXPLAINED_RATIO,
     FOREGROUND_RULES,
+    SNAP_RADIUS,
+    TEMPORAL_RADIUS,
     absorb_explained,
     background_layers,
     labels_to_masks,
     link_masks,
     masks_to_labels,
+    smooth_masks,
+    snap_labels,
     upsample_labels,
 )
 
@@ -90,6 +95,8 @@ def segment_source(
     explained_ratio: float = EXPLAINED_RATIO,
     progress: bool = True,
     method_options: dict[str, object] | None = None,
+    snap_radius: float = SNAP_RADIUS,
+    temporal_radius: int = TEMPORAL_RADIUS,
 ) -> SegmentResult:
     """Segment a video file, a folder of frames or a folder of flow files into motion layers.
 
@@ -109,6 +116,11 @@ def segment_source(
         explained_ratio: foreground segments whose flow the background model explains within
             this multiple of its median error join the background (`absorb_explained`; 0: off).
         method_options: extra keyword options of the method's factory.
+        snap_radius: the upsampled layers' boundaries follow the frame's edges
+            (`motionlayers.postprocess.snap_labels`, a colour guided filter of this radius, a
+            fraction of the frame height; 0: off; flow inputs have no frame and are not snapped).
+        temporal_radius: the linked soft masks are averaged over this many frames on each side
+            (`motionlayers.postprocess.smooth_masks`; 0: off).
 
     Raises:
         InputError: missing, corrupt or empty input, unknown method, unwritable output.
@@ -122,6 +134,12 @@ def segment_source(
         raise InputError("explained ratio", f"must be >= 0, got {explained_ratio}")
     if batch_size < 1:
         raise InputError("batch size", f"must be >= 1, got {batch_size}")
+    if temporal_radius < 0:
+        raise InputError("temporal radius", f"must be >= 0, got {temporal_radius}")
+    if not 0 <= snap_radius <= 1:
+        raise InputError(
+            "snap radius", f"must be in [0, 1] (of the frame height), got {snap_radius}"
+        )
     source = Path(source)
     if not source.exists():
         raise InputError(source, "does not exist")
@@ -133,7 +151,7 @@ def segment_source(
         batches = range(0, len(flows), batch_size)
         for i in tqdm(batches, desc=f"segment ({method})", unit="batch", disable=not progress):
             masks.append(segmenter(flows[i : i + batch_size]))
-        soft = link_masks(torch.cat(masks), "hungarian")
+        soft = smooth_masks(link_masks(torch.cat(masks), "hungarian"), temporal_radius)
         count = soft.shape[1]
         labels = masks_to_labels(soft)
         theta = fit(flows, labels_to_masks(labels, count), MOTION_MODEL, "l1")
@@ -142,7 +160,7 @@ def segment_source(
         areas = labels_to_masks(masks_to_labels(soft), count).mean((-2, -1)).cpu().numpy()
         for name in ("masks", "foreground", "flow"):
             (tmp / name).mkdir()
-        write_all_frames(tmp, source, data, soft, flows, background, progress)
+        write_all_frames(tmp, source, data, soft, flows, background, progress, snap_radius)
         write_motion_json(
             tmp / "motion.json",
             {
@@ -153,6 +171,8 @@ def segment_source(
                 "input_size": list(data.size),
                 "foreground_rule": foreground_rule,
                 "explained_ratio": explained_ratio,
+                "temporal_radius": temporal_radius,
+                "snap_radius": snap_radius if data.kind != "flows" else 0.0,
                 "frames": [
                     {
                         "stem": stem,
@@ -190,16 +210,21 @@ def write_all_frames(
     flows: torch.Tensor,
     background: torch.Tensor,
     progress: bool,
+    snap_radius: float = 0.0,
 ) -> None:
     """Per-frame outputs of `segment_source` into ``root`` and ``root/overlay.mp4``.
 
-    Frames are upsampled and their PNGs written by a small thread pool; the overlay video takes
-    them back in order. ``soft (T, K, h, w)``, ``flows (T, 2, h, w)``, ``background (T,)``.
+    Frames are upsampled (and snapped to the frame's edges when ``snap_radius > 0``) and their
+    PNGs written by a small thread pool; the overlay video takes them back in order. ``soft (T,
+    K, h, w)``, ``flows (T, 2, h, w)``, ``background (T,)``.
     """
     height, width = data.size
+    layers = soft.shape[1]
 
-    def render(t: int) -> tuple[np.ndarray, np.ndarray]:
+    def render(t: int, frame: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         full = upsample_labels(soft[t], height, width)
+        if frame is not None and snap_radius > 0:
+            full = snap_labels(full, frame, layers, snap_radius)
         flow_rgb = flow_to_color(flows[t : t + 1].cpu())
         foreground = (full != int(background[t])).astype(np.uint8) * 255
         write_frame_outputs(root, data.stems[t], full, foreground, flow_rgb)
@@ -207,21 +232,22 @@ def write_all_frames(
 
     frames = full_frames(iter_frames(source) if data.kind != "flows" else None)
     sink = VideoSink(root / "overlay.mp4", data.fps, data.size)
-    pending: deque[Future[tuple[np.ndarray, np.ndarray]]] = deque()
+    pending: deque[tuple[np.ndarray | None, Future[tuple[np.ndarray, np.ndarray]]]] = deque()
     bar = tqdm(total=len(data.stems), desc="write", unit="frame", disable=not progress)
     with ThreadPoolExecutor(WRITE_THREADS) as pool:
         try:
             for t in range(len(data.stems)):
-                pending.append(pool.submit(render, t))
+                frame = next(frames, None)
+                pending.append((frame, pool.submit(render, t, frame)))
                 while pending and (len(pending) > 2 * WRITE_THREADS or t == len(data.stems) - 1):
-                    full, flow_rgb = pending.popleft().result()
-                    frame = next(frames, None)
+                    frame, future = pending.popleft()
+                    full, flow_rgb = future.result()
                     if frame is None:
                         frame = cv2.resize(flow_rgb[:, :, ::-1], (width, height))
                     sink.write(overlay(frame, full))
                     bar.update()
         finally:
-            for future in pending:
+            for _, future in pending:
                 future.cancel()
             sink.close()
             bar.close()

@@ -1,5 +1,6 @@
-"""Post-processing of segmentations: temporal linking, connected components, upsampling of soft
-masks and no-ground-truth choice of the background layer."""
+"""Post-processing of segmentations: temporal linking and smoothing, connected components,
+upsampling of soft masks, boundaries snapped to image edges (guided filter) and the
+no-ground-truth choice of the background layer."""
 
 from motionlayers.postprocess.components import connected_components, remove_small_segments
 from motionlayers.postprocess.foreground import (
@@ -10,6 +11,13 @@ from motionlayers.postprocess.foreground import (
     border_band,
     foreground_masks,
 )
+from motionlayers.postprocess.guided import (
+    SNAP_EPS,
+    SNAP_RADIUS,
+    SNAP_SUBSAMPLE,
+    guided_filter,
+    snap_labels,
+)
 from motionlayers.postprocess.linking import (
     LINKINGS,
     iou_matrix,
@@ -18,6 +26,7 @@ from motionlayers.postprocess.linking import (
     link_pair,
     relabel_table,
 )
+from motionlayers.postprocess.temporal import TEMPORAL_RADIUS, smooth_masks
 from motionlayers.postprocess.upsample import (
     labels_to_masks,
     masks_to_labels,
@@ -29,11 +38,16 @@ __all__ = [
     "EXPLAINED_RATIO",
     "FOREGROUND_RULES",
     "LINKINGS",
+    "SNAP_EPS",
+    "SNAP_RADIUS",
+    "SNAP_SUBSAMPLE",
+    "TEMPORAL_RADIUS",
     "absorb_explained",
     "background_layers",
     "border_band",
     "connected_components",
     "foreground_masks",
+    "guided_filter",
     "iou_matrix",
     "labels_to_masks",
     "link_labels",
@@ -42,6 +56,8 @@ __all__ = [
     "masks_to_labels",
     "relabel_table",
     "remove_small_segments",
+    "smooth_masks",
+    "snap_labels",
     "upsample_labels",
     "upsample_masks",
 ]

@@ -1,0 +1,110 @@
+"""Layer boundaries snapped to the image's edges by a colour guided filter (He et al. 2013).
+
+The layers come from flow computed at 128x224: upsampled to the frame, their boundaries are blurry
+and offset by flow's own smoothing. The guided filter models the output as locally affine in the
+frame's colours, ``q = a^T I + b`` in every window of radius ``r``, fitted by least squares to
+the input ``p`` (ridge ``eps``): where the colours change, the layers change. Filtering every
+layer's one-hot map (the regression is linear in ``p``, so the K maps share one 3x3 covariance
+per pixel) and taking the argmax gives labels whose boundaries follow the frame. The fast variant
+(He and Sun 2015) fits ``a, b`` on the frame subsampled by ``subsample`` and upsamples them.
+
+Measured on DAVIS-2016 train (`benchmarks/davis_segmentation.py --scored-frames 10`, shipped K = 2
+model, border rule; radius as a fraction of the frame height): see `SNAP_RADIUS` and
+``docs/benchmarks.md``.
+
+Convention: frames ``(H, W, 3)`` uint8 BGR (OpenCV); labels ``(H, W)`` integers in ``[0, K)``.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from motionlayers.errors import InputError, ShapeError
+
+__all__ = ["SNAP_EPS", "SNAP_RADIUS", "SNAP_SUBSAMPLE", "guided_filter", "snap_labels"]
+
+SNAP_RADIUS = 0.133
+"""Default filter radius, a fraction of the frame height (64 pixels at 480 rows)."""
+SNAP_EPS = 1e-4
+"""Default ridge on the colour covariance (colours in [0, 1])."""
+SNAP_SUBSAMPLE = 4
+"""Default subsampling of the fast guided filter."""
+
+
+def _box(image: np.ndarray, radius: int) -> np.ndarray:
+    """Mean over ``(2 r + 1)^2`` windows (reflected borders), channels kept."""
+    size = (2 * radius + 1, 2 * radius + 1)
+    out = cv2.boxFilter(image, -1, size, borderType=cv2.BORDER_REFLECT)
+    return out.reshape(image.shape)  # OpenCV drops a trailing channel axis of length 1
+
+
+def _resize(image: np.ndarray, width: int, height: int, interpolation: int) -> np.ndarray:
+    """``(h, w, C)`` -> ``(height, width, C)``, channels kept."""
+    out = cv2.resize(image, (width, height), interpolation=interpolation)
+    return out.reshape(height, width, -1)
+
+
+def guided_filter(
+    guide: np.ndarray, source: np.ndarray, radius: int, eps: float = SNAP_EPS, subsample: int = 1
+) -> np.ndarray:
+    """Colour guided filter of every channel of ``source`` ``(H, W, L)`` by ``guide`` ``(H, W,
+    3)`` (float, about [0, 1]); ``radius`` in pixels of the full image; the coefficients are
+    fitted at ``1/subsample`` of the size. Returns ``(H, W, L)`` float32."""
+    if guide.ndim != 3 or guide.shape[2] != 3:
+        raise ShapeError(f"guided_filter: guide must be (H, W, 3), got {guide.shape}")
+    if source.ndim != 3 or source.shape[:2] != guide.shape[:2]:
+        raise ShapeError(
+            f"guided_filter: source must be (H, W, L) with (H, W) = {guide.shape[:2]}, got "
+            f"{source.shape}"
+        )
+    if radius < 1 or subsample < 1 or eps <= 0:
+        raise InputError("guided filter", "needs radius >= 1, subsample >= 1 and eps > 0")
+    height, width = guide.shape[:2]
+    full = guide.astype(np.float32)
+    small = (max(1, round(width / subsample)), max(1, round(height / subsample)))
+    guide_s = _resize(full, *small, cv2.INTER_AREA)
+    source_s = _resize(source.astype(np.float32), *small, cv2.INTER_AREA)
+    r = max(1, round(radius / subsample))
+    mean_i, mean_p = _box(guide_s, r), _box(source_s, r)  # (h, w, 3), (h, w, L)
+    layers = source_s.shape[2]
+    cross = np.einsum("hwc,hwl->hwcl", guide_s, source_s).reshape(*guide_s.shape[:2], -1)
+    cov_ip = _box(cross, r).reshape(*guide_s.shape[:2], 3, layers) - np.einsum(
+        "hwc,hwl->hwcl", mean_i, mean_p
+    )
+    outer = np.einsum("hwc,hwd->hwcd", guide_s, guide_s).reshape(*guide_s.shape[:2], 9)
+    var_i = _box(outer, r).reshape(*guide_s.shape[:2], 3, 3) - np.einsum(
+        "hwc,hwd->hwcd", mean_i, mean_i
+    )
+    var_i += eps * np.eye(3, dtype=np.float32)
+    a = np.linalg.solve(var_i, cov_ip)  # (h, w, 3, L)
+    b = mean_p - np.einsum("hwcl,hwc->hwl", a, mean_i)
+    mean_a = _box(a.reshape(*a.shape[:2], -1), r)
+    mean_b = _box(b, r)
+    mean_a = _resize(mean_a, width, height, cv2.INTER_LINEAR).reshape(height, width, 3, layers)
+    mean_b = _resize(mean_b, width, height, cv2.INTER_LINEAR)
+    return np.einsum("hwcl,hwc->hwl", mean_a, full) + mean_b
+
+
+def snap_labels(
+    labels: np.ndarray,
+    frame: np.ndarray,
+    layers: int,
+    radius: float = SNAP_RADIUS,
+    eps: float = SNAP_EPS,
+    subsample: int = SNAP_SUBSAMPLE,
+) -> np.ndarray:
+    """Labels ``(H, W)`` uint8 of ``labels`` (``(H, W)`` in ``[0, layers)``) whose boundaries
+    follow the edges of ``frame`` (``(H, W, 3)`` uint8 BGR): the argmax over layers of the
+    guided-filtered one-hot maps, ``radius`` a fraction of the frame height."""
+    if frame.ndim != 3 or frame.shape[:2] != labels.shape:
+        raise ShapeError(
+            f"snap_labels: frame (H, W, 3) and labels (H, W) must agree, got {frame.shape} and "
+            f"{labels.shape}"
+        )
+    if radius <= 0:
+        return labels.astype(np.uint8)
+    one_hot = (labels[..., None] == np.arange(layers)).astype(np.float32)
+    pixels = max(1, round(radius * frame.shape[0]))
+    filtered = guided_filter(frame.astype(np.float32) / 255.0, one_hot, pixels, eps, subsample)
+    return filtered.argmax(-1).astype(np.uint8)
