@@ -248,3 +248,25 @@ def test_layers_picks_the_shipped_model_of_that_k() -> None:
     assert build_predictor(layers=4).predict_masks(flow).shape == (1, 4, 64, 96)
     with pytest.raises(InputError, match="K=2 layers, not 3"):
         build_predictor(layers=3)
+
+
+def test_motion_json_describes_the_layers_after_post_processing(tmp_path: Path) -> None:
+    """Models in motion.json are fitted to the final layers: when `absorb_explained` hands all
+    but the least explained foreground segment back to the background (a huge ratio), the
+    emptied layers' models are refitted to no pixels (zero), while without absorption they
+    describe their segments."""
+    video = write_video(tmp_path / "clip.avi")
+    common = dict(method="robust-layers", layers=3, size=(24, 32), progress=False)
+    for ratio in (0.0, 1e6):
+        out = tmp_path / f"out{ratio:g}"
+        segment_source(video, out, explained_ratio=ratio, **common)  # type: ignore[arg-type]
+        frame = json.loads((out / "motion.json").read_text())["frames"][2]
+        areas = np.array([layer["area"] for layer in frame["layers"]])
+        theta = np.array([layer["theta"] for layer in frame["layers"]])
+        assert abs(areas.sum() - 1) < 1e-5 and np.isfinite(theta).all()
+        foreground = [k for k in range(3) if k != frame["background"]]
+        if ratio == 0:
+            assert (areas[foreground] > 0).all() and np.abs(theta[foreground]).max() > 0
+        else:
+            emptied = [k for k in foreground if areas[k] == 0]
+            assert emptied and np.abs(theta[emptied]).max() == 0

@@ -105,7 +105,8 @@ def segment_source(
     files'. Outputs, all at the input's resolution except ``flow/`` (working size):
     ``OUT/masks/<stem>.png`` layer labels (indexed PNG), ``OUT/foreground/<stem>.png`` 0/255,
     ``OUT/flow/<stem>.png`` colour wheel, ``OUT/overlay.mp4``, ``OUT/motion.json`` (per frame and
-    layer: model, theta ``(2, J)`` as nested lists in pixels of the working grid, area fraction).
+    layer: model, theta ``(2, J)`` as nested lists in pixels of the working grid, area fraction;
+    both of the final layers at the working size, before snapping).
     ``OUT`` is built in a temporary folder and replaces any old ``OUT`` only on success.
 
     Args:
@@ -157,7 +158,10 @@ def segment_source(
         theta = fit(flows, labels_to_masks(labels, count), MOTION_MODEL, "l1")
         background = background_layers(labels, foreground_rule, flows, theta, MOTION_MODEL)
         soft = absorb_explained(soft, background, flows, theta, MOTION_MODEL, explained_ratio)
-        areas = labels_to_masks(masks_to_labels(soft), count).mean((-2, -1)).cpu().numpy()
+        final = labels_to_masks(masks_to_labels(soft), count)
+        if explained_ratio > 0:  # motion.json describes the layers as written: refit after it
+            theta = fit(flows, final, MOTION_MODEL, "l1")
+        areas = final.mean((-2, -1)).cpu().numpy()
         for name in ("masks", "foreground", "flow"):
             (tmp / name).mkdir()
         write_all_frames(tmp, source, data, soft, flows, background, progress, snap_radius)
