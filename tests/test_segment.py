@@ -270,3 +270,18 @@ def test_motion_json_describes_the_layers_after_post_processing(tmp_path: Path) 
         else:
             emptied = [k for k in foreground if areas[k] == 0]
             assert emptied and np.abs(theta[emptied]).max() == 0
+
+
+def test_a_missing_shipped_model_says_how_to_get_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from motionlayers.methods import em
+
+    missing = tmp_path / "em-default.pt"
+    monkeypatch.setattr(em, "DEFAULT_WEIGHTS", missing)
+    monkeypatch.setattr(em, "SHIPPED_WEIGHTS", {2: missing})
+    video = write_video(tmp_path / "clip.avi")
+    assert main(["segment", str(video), "-o", str(tmp_path / "out"), "--no-progress"]) == 1
+    error = capsys.readouterr().err
+    assert "no EM weights are installed" in error and "motionlayers train em" in error
+    assert str(missing) in error and not (tmp_path / "out").exists()

@@ -24,7 +24,12 @@ import torch
 from motionlayers.data.augment import add_global_motion
 from motionlayers.errors import InputError, ShapeError, check_choice
 from motionlayers.losses.em import em_loss_fitted
-from motionlayers.methods.weights import is_weights_file, trained_layers, write_weights
+from motionlayers.methods.weights import (
+    is_weights_file,
+    require_shipped,
+    trained_layers,
+    write_weights,
+)
 from motionlayers.nets import UNet
 
 INPUT_NORMS = ("mean_l1", "none")
@@ -200,10 +205,8 @@ def build_predictor(
         path = Path(checkpoint)
     else:
         path = SHIPPED_WEIGHTS.get(layers, DEFAULT_WEIGHTS) if layers else DEFAULT_WEIGHTS
-    if checkpoint is None and not path.is_file():
-        raise InputError(
-            path, "the default EM model is not installed; pass --checkpoint or reinstall"
-        )
+    if checkpoint is None:
+        require_shipped(path, "EM", "motionlayers train em --config em-default --out OUT")
     model = load_em_model(path, map_location=device)
     trained_layers(model, layers, path.name)
     return model.to(device).eval()

@@ -91,3 +91,19 @@ def trained_layers(model: L.LightningModule, requested: int | None, name: str) -
             f"--layers, or pass a checkpoint trained with model.layers={requested}",
         )
     return trained
+
+
+def require_shipped(path: Path, model: str, train_command: str) -> Path:
+    """``path``, the shipped weights of ``model`` (e.g. "EM model"); when the file is absent
+    (a source checkout without the weights, a stripped install), an InputError that names the
+    file and says how to get a model: ``train_command``, then ``--checkpoint``."""
+    from motionlayers.errors import InputError
+
+    if not path.is_file():
+        raise InputError(
+            path,
+            f"no {model} weights are installed (this file is absent). Reinstall motionlayers, "
+            f"or train a model ({train_command}) and pass --checkpoint "
+            "OUT/checkpoints/last.ckpt",
+        )
+    return path

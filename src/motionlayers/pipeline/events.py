@@ -29,7 +29,7 @@ from motionlayers.errors import InputError
 from motionlayers.io import DAVIS_PALETTE, read_events, write_mask
 from motionlayers.io.atomic import atomic_directory
 from motionlayers.io.event_container import Events, parse_sensor_size
-from motionlayers.methods.weights import trained_layers
+from motionlayers.methods.weights import require_shipped, trained_layers
 from motionlayers.pipeline.outputs import VideoSink, write_motion_json
 
 EVENT_SUFFIXES = (".es", ".raw", ".aedat4", ".h5", ".hdf5", ".txt", ".npz")
@@ -75,13 +75,9 @@ def load_event_model(
         )
     from motionlayers.methods.evlayerseg import DEFAULT_WEIGHTS, load_evlayerseg_model
 
-    if checkpoint is None and not DEFAULT_WEIGHTS.is_file():
-        raise InputError(
-            DEFAULT_WEIGHTS,
-            "no EV-LayerSegNet weights are installed (this file is absent). Train a model "
-            "(motionlayers train evlayerseg --config evlayerseg --out runs/evlayerseg) and pass "
-            "--checkpoint runs/evlayerseg/checkpoints/last.ckpt",
-        )
+    if checkpoint is None:
+        train = "motionlayers train evlayerseg --config evlayerseg-small --out OUT"
+        require_shipped(DEFAULT_WEIGHTS, "EV-LayerSegNet", train)
     return load_evlayerseg_model(checkpoint or DEFAULT_WEIGHTS, map_location=device)
 
 
