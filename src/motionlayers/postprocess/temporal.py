@@ -31,10 +31,10 @@ def smooth_masks(masks: torch.Tensor, radius: int = TEMPORAL_RADIUS) -> torch.Te
         raise InputError("temporal radius", f"must be >= 0, got {radius}")
     if radius == 0 or masks.shape[0] < 2:
         return masks.clone()
-    frames = masks.shape[0]
-    # Cumulative sums give every window's sum at once; float64 keeps long sequences exact.
-    total = torch.cat([masks.new_zeros(1, *masks.shape[1:]), masks]).double().cumsum(0)
-    t = torch.arange(frames, device=masks.device)
-    low, high = (t - radius).clamp(min=0), (t + radius + 1).clamp(max=frames)
-    count = (high - low).to(total.dtype).view(-1, 1, 1, 1)
-    return ((total[high] - total[low]) / count).to(masks.dtype)
+    total, count = masks.clone(), torch.ones(masks.shape[0], device=masks.device)
+    for shift in range(1, min(radius, masks.shape[0] - 1) + 1):  # no float64 copy of the video
+        total[shift:] += masks[:-shift]
+        total[:-shift] += masks[shift:]
+        count[shift:] += 1
+        count[:-shift] += 1
+    return total / count.to(masks.dtype).view(-1, 1, 1, 1)
