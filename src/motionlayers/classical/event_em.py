@@ -38,6 +38,7 @@ import torch.nn.functional as F
 
 from motionlayers.errors import InputError, ShapeError
 from motionlayers.events.warp import event_flow, sample_masks, splat, warp_events
+from motionlayers.motion import pixels_to_normalized
 
 __all__ = [
     "EventEMResult",
@@ -74,22 +75,28 @@ def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
     return flat.reshape(*lead, height, width)
 
 
-def _layer_images(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    t: torch.Tensor,
-    theta: torch.Tensor,
-    weights: torch.Tensor,
-    model: str,
-    height: int,
-    width: int,
-    t_ref: float,
-    sigma: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Smoothed per-layer IWEs ``(K, H, W)`` and the warped positions ``(K, N)`` x and y."""
-    flow = event_flow(theta, model, x, y, height, width, on_pixels=True)  # (K, 2, N)
-    xw, yw = warp_events(x, y, t, flow, t_ref)
-    return gaussian_blur(splat(xw, yw, height, width, weights), sigma), xw, yw
+@dataclass(frozen=True)
+class _Window:
+    """The fixed data of one EM run: events ``(N,)``, sensor size, motion model, reference time
+    and smoothing of the IWEs."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    t: torch.Tensor
+    height: int
+    width: int
+    model: str
+    t_ref: float
+    sigma: float
+
+    def images(
+        self, theta: torch.Tensor, weights: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Smoothed per-layer IWEs ``(K, H, W)`` and the warped positions ``(K, N)`` x and y."""
+        flow = event_flow(theta, self.model, self.x, self.y, self.height, self.width, True)
+        xw, yw = warp_events(self.x, self.y, self.t, flow, self.t_ref)
+        image = splat(xw, yw, self.height, self.width, weights)
+        return gaussian_blur(image, self.sigma), xw, yw
 
 
 def _contrast(images: torch.Tensor) -> torch.Tensor:
@@ -97,17 +104,7 @@ def _contrast(images: torch.Tensor) -> torch.Tensor:
 
 
 def _fit_motions(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    t: torch.Tensor,
-    theta: torch.Tensor,
-    weights: torch.Tensor,
-    model: str,
-    height: int,
-    width: int,
-    t_ref: float,
-    sigma: float,
-    steps: int,
+    window: _Window, theta: torch.Tensor, weights: torch.Tensor, steps: int
 ) -> torch.Tensor:
     """Motion step: the models maximising the summed contrast of the layers' IWEs, by L-BFGS
     from ``theta`` (``(K, 2, J)``, returned as a new tensor)."""
@@ -115,15 +112,15 @@ def _fit_motions(
     # The summed variances scale with the squared event density; normalising by the unwarped
     # image's variance keeps L-BFGS's first step and tolerances independent of the window.
     with torch.no_grad():
-        scale = _contrast(gaussian_blur(splat(x, y, height, width), sigma)).clamp_min(1e-12)
+        still = splat(window.x, window.y, window.height, window.width)
+        scale = _contrast(gaussian_blur(still, window.sigma)).clamp_min(1e-12)
     optimiser = torch.optim.LBFGS(
         [params], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe", tolerance_grad=1e-6
     )
 
     def closure() -> torch.Tensor:
         optimiser.zero_grad()
-        images, _, _ = _layer_images(x, y, t, params, weights, model, height, width, t_ref, sigma)
-        loss = -_contrast(images).sum() / scale
+        loss = -_contrast(window.images(params, weights)[0]).sum() / scale
         loss.backward()
         return loss
 
@@ -135,8 +132,7 @@ def _assign(images: torch.Tensor, xw: torch.Tensor, yw: torch.Tensor, floor: flo
     """Assignment step: ``(K, N)`` weights ∝ each layer's smoothed IWE ``(K, H, W)`` read
     (bilinearly) where that layer warps the event, plus ``floor`` so that no weight is 0."""
     height, width = images.shape[-2:]
-    gx = (2 * xw + 1) / width - 1
-    gy = (2 * yw + 1) / height - 1
+    gx, gy = pixels_to_normalized(xw, yw, height, width)
     grid = torch.stack([gx, gy], -1)[:, None]  # (K, 1, N, 2)
     density = F.grid_sample(
         images[:, None], grid, mode="bilinear", padding_mode="zeros", align_corners=False
@@ -177,19 +173,15 @@ def motion_compensation_em(
     if iterations < 0 or motion_steps < 1:
         raise InputError("iterations", "needs iterations >= 0 and motion_steps >= 1")
     x, y, t = (v.detach().to(theta.dtype) for v in (x, y, t))
+    window = _Window(x, y, t, height, width, model, t_ref, sigma)
     theta, weights = theta.detach().clone(), weights.detach().to(theta.dtype).clone()
     density = x.shape[0] / (height * width)
     for _ in range(iterations):
-        theta = _fit_motions(
-            x, y, t, theta, weights, model, height, width, t_ref, sigma, motion_steps
-        )
+        theta = _fit_motions(window, theta, weights, motion_steps)
         with torch.no_grad():
-            images, xw, yw = _layer_images(
-                x, y, t, theta, weights, model, height, width, t_ref, sigma
-            )
-            weights = _assign(images, xw, yw, floor * density)
+            weights = _assign(*window.images(theta, weights), floor * density)
     with torch.no_grad():
-        images, _, _ = _layer_images(x, y, t, theta, weights, model, height, width, t_ref, sigma)
+        images = window.images(theta, weights)[0]
     return EventEMResult(weights, theta, _contrast(images))
 
 
