@@ -48,11 +48,10 @@ from motionlayers.postprocess import (
     TEMPORAL_RADIUS,
     absorb_explained,
     background_layers,
+    frame_labels,
     labels_to_masks,
     link_masks,
     smooth_masks,
-    snap_labels,
-    upsample_labels,
 )
 
 DEFAULT_ROOT = Path("/work/shared/data/davis2016-train")
@@ -112,14 +111,6 @@ def guide_frame(
     return cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
 
 
-def final_labels(
-    masks: torch.Tensor, size: tuple[int, int], frame: np.ndarray | None, snap_radius: float
-) -> np.ndarray:
-    """Labels ``(H, W)`` of one frame's soft masks ``(K, h, w)`` as ``segment`` writes them."""
-    labels = upsample_labels(masks, *size)
-    return labels if frame is None else snap_labels(labels, frame, masks.shape[0], snap_radius)
-
-
 def run(args: argparse.Namespace) -> int:
     root = Path(args.root)
     frames_root, gt_root = root / "JPEGImages" / "240p", root / "Annotations" / "480p"
@@ -170,10 +161,10 @@ def run(args: argparse.Namespace) -> int:
                 per_rule, written = foregrounds(soft, flows, args.explained_ratio)
                 for t, stem in enumerate(stems):
                     frame = guide_frame(frames_root / seq, stem, gt_size, args.snap_radius)
-                    full = final_labels(written[t], gt_size, frame, args.snap_radius)
+                    full = frame_labels(written[t], *gt_size, frame, args.snap_radius)
                     write_mask(_mk(tmp / spec / "layers" / seq) / f"{stem}.png", full)
                     for rule, (masks, bg) in per_rule.items():
-                        labels = final_labels(masks[t], gt_size, frame, args.snap_radius)
+                        labels = frame_labels(masks[t], *gt_size, frame, args.snap_radius)
                         fg = (labels != int(bg[t])).astype(np.uint8)
                         write_mask(_mk(tmp / spec / rule / seq) / f"{stem}.png", fg)
             scores = {rule: _j(tmp / spec / rule, tmp / "gt", "nonzero") for rule in RULES}

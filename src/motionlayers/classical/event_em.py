@@ -38,6 +38,7 @@ import torch.nn.functional as F
 
 from motionlayers.errors import InputError, ShapeError
 from motionlayers.events.warp import event_flow, sample_masks, splat, warp_events
+from motionlayers.losses.events import contrast
 from motionlayers.motion import pixels_to_normalized
 
 __all__ = [
@@ -99,10 +100,6 @@ class _Window:
         return gaussian_blur(image, self.sigma), xw, yw
 
 
-def _contrast(images: torch.Tensor) -> torch.Tensor:
-    return images.flatten(-2).var(-1, unbiased=False)
-
-
 def _fit_motions(
     window: _Window, theta: torch.Tensor, weights: torch.Tensor, steps: int
 ) -> torch.Tensor:
@@ -113,14 +110,14 @@ def _fit_motions(
     # image's variance keeps L-BFGS's first step and tolerances independent of the window.
     with torch.no_grad():
         still = splat(window.x, window.y, window.height, window.width)
-        scale = _contrast(gaussian_blur(still, window.sigma)).clamp_min(1e-12)
+        scale = contrast(gaussian_blur(still, window.sigma)).clamp_min(1e-12)
     optimiser = torch.optim.LBFGS(
         [params], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe", tolerance_grad=1e-6
     )
 
     def closure() -> torch.Tensor:
         optimiser.zero_grad()
-        loss = -_contrast(window.images(params, weights)[0]).sum() / scale
+        loss = -contrast(window.images(params, weights)[0]).sum() / scale
         loss.backward()
         return loss
 
@@ -182,7 +179,7 @@ def motion_compensation_em(
             weights = _assign(*window.images(theta, weights), floor * density)
     with torch.no_grad():
         images = window.images(theta, weights)[0]
-    return EventEMResult(weights, theta, _contrast(images))
+    return EventEMResult(weights, theta, contrast(images))
 
 
 def event_masks(

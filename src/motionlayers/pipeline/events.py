@@ -26,11 +26,11 @@ import numpy as np
 from tqdm import tqdm
 
 from motionlayers.errors import InputError
-from motionlayers.io import DAVIS_PALETTE, read_events, write_mask
+from motionlayers.io import read_events, write_mask
 from motionlayers.io.atomic import atomic_directory
 from motionlayers.io.event_container import Events, parse_sensor_size
 from motionlayers.methods.weights import require_shipped, trained_layers
-from motionlayers.pipeline.outputs import VideoSink, write_motion_json
+from motionlayers.pipeline.outputs import LAYER_COLOURS_BGR, VideoSink, write_motion_json
 
 EVENT_SUFFIXES = (".es", ".raw", ".aedat4", ".h5", ".hdf5", ".txt", ".npz")
 """Files that ``motionlayers segment`` reads as event recordings."""
@@ -113,7 +113,7 @@ def event_frame(window: Events, labels: np.ndarray) -> np.ndarray:
     level = np.zeros((height, width), np.float32)
     if hit.any():
         level[hit] = np.clip(0.35 + 0.65 * counts[hit] / np.percentile(counts[hit], 95), 0, 1)
-    colours = DAVIS_PALETTE[(labels.astype(np.int64) + 1) % 256][:, :, ::-1].astype(np.float32)
+    colours = LAYER_COLOURS_BGR[labels.astype(np.uint8)].astype(np.float32)
     return (colours * level[..., None]).astype(np.uint8)
 
 

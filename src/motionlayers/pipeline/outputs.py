@@ -13,14 +13,15 @@ from motionlayers.errors import InputError
 from motionlayers.io import DAVIS_PALETTE, write_image, write_mask
 from motionlayers.io.atomic import atomic_path
 
-_PALETTE_BGR = np.ascontiguousarray(np.roll(DAVIS_PALETTE, -1, axis=0)[:, ::-1])
-"""BGR colour of label ``l``: DAVIS palette entry ``l + 1``."""
+LAYER_COLOURS_BGR = np.ascontiguousarray(np.roll(DAVIS_PALETTE, -1, axis=0)[:, ::-1])
+"""``(256, 3)`` uint8 BGR colour of label ``l``: DAVIS palette entry ``l + 1`` (so that layer 0,
+often the background, is coloured too)."""
 
 
 def overlay(frame_bgr: np.ndarray, labels: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     """Blend ``(H, W, 3)`` BGR frame with the layer colours (DAVIS palette entry label + 1, so
     that layer 0 is coloured too); returns ``(H, W, 3)`` uint8 BGR."""
-    colours = _PALETTE_BGR[labels.astype(np.uint8)]
+    colours = LAYER_COLOURS_BGR[labels.astype(np.uint8)]
     return cv2.addWeighted(frame_bgr, 1 - alpha, colours, alpha, 0.0)
 
 

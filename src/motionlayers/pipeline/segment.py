@@ -41,12 +41,11 @@ from motionlayers.postprocess import (
     TEMPORAL_RADIUS,
     absorb_explained,
     background_layers,
+    frame_labels,
     labels_to_masks,
     link_masks,
     masks_to_labels,
     smooth_masks,
-    snap_labels,
-    upsample_labels,
 )
 
 DEFAULT_METHOD = "em"
@@ -223,12 +222,9 @@ def write_all_frames(
     K, h, w)``, ``flows (T, 2, h, w)``, ``background (T,)``.
     """
     height, width = data.size
-    layers = soft.shape[1]
 
     def render(t: int, frame: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        full = upsample_labels(soft[t], height, width)
-        if frame is not None and snap_radius > 0:
-            full = snap_labels(full, frame, layers, snap_radius)
+        full = frame_labels(soft[t], height, width, frame, snap_radius)
         flow_rgb = flow_to_color(flows[t : t + 1].cpu())
         foreground = (full != int(background[t])).astype(np.uint8) * 255
         write_frame_outputs(root, data.stems[t], full, foreground, flow_rgb)

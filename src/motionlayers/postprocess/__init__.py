@@ -15,6 +15,7 @@ from motionlayers.postprocess.guided import (
     SNAP_EPS,
     SNAP_RADIUS,
     SNAP_SUBSAMPLE,
+    frame_labels,
     guided_filter,
     snap_labels,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "border_band",
     "connected_components",
     "foreground_masks",
+    "frame_labels",
     "guided_filter",
     "iou_matrix",
     "labels_to_masks",

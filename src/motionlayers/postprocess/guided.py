@@ -21,10 +21,19 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import torch
 
 from motionlayers.errors import InputError, ShapeError
+from motionlayers.postprocess.upsample import resize_channels, upsample_labels
 
-__all__ = ["SNAP_EPS", "SNAP_RADIUS", "SNAP_SUBSAMPLE", "guided_filter", "snap_labels"]
+__all__ = [
+    "SNAP_EPS",
+    "SNAP_RADIUS",
+    "SNAP_SUBSAMPLE",
+    "frame_labels",
+    "guided_filter",
+    "snap_labels",
+]
 
 SNAP_RADIUS = 0.133
 """Default filter radius, a fraction of the frame height (64 pixels at 480 rows)."""
@@ -39,12 +48,6 @@ def _box(image: np.ndarray, radius: int) -> np.ndarray:
     size = (2 * radius + 1, 2 * radius + 1)
     out = cv2.boxFilter(image, -1, size, borderType=cv2.BORDER_REFLECT)
     return out.reshape(image.shape)  # OpenCV drops a trailing channel axis of length 1
-
-
-def _resize(image: np.ndarray, width: int, height: int, interpolation: int) -> np.ndarray:
-    """``(h, w, C)`` -> ``(height, width, C)``, channels kept."""
-    out = cv2.resize(image, (width, height), interpolation=interpolation)
-    return out.reshape(height, width, -1)
 
 
 def _solve_3x3(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -86,9 +89,9 @@ def guided_filter(
         raise InputError("guided filter", "needs radius >= 1, subsample >= 1 and eps > 0")
     height, width = guide.shape[:2]
     full = guide.astype(np.float32, copy=False)
-    small = (max(1, round(width / subsample)), max(1, round(height / subsample)))
-    guide_s = _resize(full, *small, cv2.INTER_AREA)
-    source_s = _resize(source.astype(np.float32, copy=False), *small, cv2.INTER_AREA)
+    small = (max(1, round(height / subsample)), max(1, round(width / subsample)))
+    guide_s = resize_channels(full, *small, cv2.INTER_AREA)
+    source_s = resize_channels(source.astype(np.float32, copy=False), *small, cv2.INTER_AREA)
     r = max(1, round(radius / subsample))
     grid, layers = guide_s.shape[:2], source_s.shape[2]
     mean_i, mean_p = _box(guide_s, r), _box(source_s, r)  # (h, w, 3), (h, w, L)
@@ -99,8 +102,8 @@ def guided_filter(
     var_i += eps * np.eye(3, dtype=np.float32)
     a = _solve_3x3(var_i, cov_ip)  # (h, w, 3, L)
     b = mean_p - (a * mean_i[..., None]).sum(-2)
-    mean_a = _resize(_box(a.reshape(*grid, 3 * layers), r), width, height, cv2.INTER_LINEAR)
-    out = _resize(_box(b, r), width, height, cv2.INTER_LINEAR)
+    mean_a = resize_channels(_box(a.reshape(*grid, 3 * layers), r), height, width)
+    out = resize_channels(_box(b, r), height, width)
     mean_a = mean_a.reshape(height, width, 3, layers)
     for channel in range(3):  # q = mean_a^T I + mean_b, channel by channel (no 4-D temporary)
         out += mean_a[:, :, channel] * full[:, :, channel : channel + 1]
@@ -135,3 +138,19 @@ def snap_labels(
     one_hot = (labels[..., None] == np.arange(layers)).astype(np.float32)
     filtered = guided_filter(guide, one_hot, pixels, eps, subsample)
     return filtered.argmax(-1).astype(np.uint8)
+
+
+def frame_labels(
+    masks: torch.Tensor,
+    height: int,
+    width: int,
+    frame: np.ndarray | None = None,
+    snap_radius: float = SNAP_RADIUS,
+) -> np.ndarray:
+    """The labels ``(H, W)`` uint8 that ``segment`` writes for one frame: soft masks ``(K, h,
+    w)`` upsampled (`upsample_labels`), then snapped to ``frame``'s edges (`snap_labels`) when a
+    frame ``(H, W, 3)`` BGR is given and ``snap_radius > 0``."""
+    labels = upsample_labels(masks, height, width)
+    if frame is None or snap_radius <= 0:
+        return labels
+    return snap_labels(labels, frame, masks.shape[0], snap_radius)

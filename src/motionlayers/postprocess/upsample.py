@@ -32,6 +32,15 @@ def masks_to_labels(
     return masks.max(1).indices
 
 
+def resize_channels(
+    image: np.ndarray, height: int, width: int, interpolation: int = cv2.INTER_LINEAR
+) -> np.ndarray:
+    """``(h, w, C)`` -> ``(height, width, C)`` by OpenCV, the channel axis kept even for C = 1
+    (which OpenCV drops)."""
+    out = cv2.resize(image, (width, height), interpolation=interpolation)
+    return out.reshape(height, width, -1)
+
+
 def upsample_labels(masks: torch.Tensor, height: int, width: int) -> np.ndarray:
     """Labels ``(H, W)`` uint8 of one frame's soft masks ``(K, h, w)`` upsampled to ``(H, W)``.
 
@@ -43,8 +52,7 @@ def upsample_labels(masks: torch.Tensor, height: int, width: int) -> np.ndarray:
         raise ShapeError(f"upsample_labels: expected (K, h, w), got {tuple(masks.shape)}")
     hwk = np.ascontiguousarray(masks.detach().float().cpu().permute(1, 2, 0).numpy())
     if masks.shape[-2:] != (height, width):
-        hwk = cv2.resize(hwk, (width, height), interpolation=cv2.INTER_LINEAR)
-        hwk = hwk.reshape(height, width, -1)  # OpenCV drops a channel axis of length 1
+        hwk = resize_channels(hwk, height, width)
     return hwk.argmax(-1).astype(np.uint8)
 
 
