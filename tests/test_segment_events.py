@@ -87,7 +87,7 @@ def test_cli_dispatches_event_files_and_duration_windows(
     assert len(list((out / "masks").glob("*.png"))) == len(rows)
     assert main([*args, "--window-events", "300", "--no-progress", "--layers", "2"]) == 0
     assert all(int(r["events"]) <= 300 for r in _rows(out))
-    assert json.loads((out / "motion.json").read_text())["refine_iterations"] == 5
+    assert json.loads((out / "motion.json").read_text())["refine_iterations"] == 10
     refined = read_mask(out / "masks" / "00000.png")
     assert main([*args, "--window-events", "300", "--no-progress", "--refine", "0"]) == 0
     assert json.loads((out / "motion.json").read_text())["refine_iterations"] == 0

@@ -88,7 +88,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--refine",
         type=int,
         default=DEFAULT_REFINE_ITERATIONS,
-        help="motion-compensation EM iterations refining each window's layers; 0: the "
+        help="motion-compensation EM iterations per refinement round (a global search of "
+        "each layer's translation, then EM; two rounds) of each window's layers; 0: the "
         "network's single pass (default %(default)s)",
     )
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")

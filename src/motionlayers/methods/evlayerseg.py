@@ -204,9 +204,10 @@ class EVLayerSegMethod(L.LightningModule):
         """Masks ``(K, H, W)`` and affine motions ``(K, 2, 3)`` in pixels per window (from the
         window's first to its last event) of one window of events, on the model's device.
 
-        ``refine_iterations > 0`` refines the network's answer on this window by that many
-        motion-compensation EM iterations (`motionlayers.classical.event_em.refine_window`,
-        Stoffregen et al. 2019): slower, and more accurate on the simulated benchmark."""
+        ``refine_iterations > 0`` refines the network's answer on this window: a global search
+        of each layer's translation, then that many motion-compensation EM iterations, twice
+        (`motionlayers.classical.event_em.refine_window`, Stoffregen et al. 2019): slower, and
+        more accurate on the simulated benchmark."""
         was_training = self.training
         self.eval()
         try:
