@@ -175,6 +175,16 @@ def _assign(images: torch.Tensor, xw: torch.Tensor, yw: torch.Tensor, floor: flo
     return density / density.sum(0, keepdim=True)
 
 
+def _check_layers(theta: torch.Tensor, weights: torch.Tensor, count: int) -> None:
+    """Raise `ShapeError` unless ``theta`` is ``(K, 2, J)`` and ``weights`` ``(K, count)``."""
+    if theta.ndim != 3 or theta.shape[1] != 2:
+        raise ShapeError(f"theta: expected (K, 2, J), got {tuple(theta.shape)}")
+    if weights.shape != (theta.shape[0], count):
+        raise ShapeError(
+            f"weights: expected (K, N) = {(theta.shape[0], count)}, got {tuple(weights.shape)}"
+        )
+
+
 def motion_compensation_em(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -200,12 +210,7 @@ def motion_compensation_em(
     relative to the mean event density (it keeps weights positive where an event lands on no
     layer's edge, e.g. noise); ``subpixel`` spreads the events inside their pixels
     (`subpixel_offsets`) before warping."""
-    if theta.ndim != 3 or theta.shape[1] != 2:
-        raise ShapeError(f"theta: expected (K, 2, J), got {tuple(theta.shape)}")
-    if weights.shape != (theta.shape[0], x.shape[0]):
-        raise ShapeError(
-            f"weights: expected (K, N) = {(theta.shape[0], x.shape[0])}, got {tuple(weights.shape)}"
-        )
+    _check_layers(theta, weights, x.shape[0])
     if iterations < 0 or motion_steps < 1:
         raise InputError("iterations", "needs iterations >= 0 and motion_steps >= 1")
     x, y, t = (v.detach().to(theta.dtype) for v in (x, y, t))
@@ -294,10 +299,7 @@ def search_translations(
     """
     if steps < 2 or levels < 1:
         raise InputError("translation search", "needs steps >= 2 and levels >= 1")
-    if weights.shape != (theta.shape[0], x.shape[0]):
-        raise ShapeError(
-            f"weights: expected (K, N) = {(theta.shape[0], x.shape[0])}, got {tuple(weights.shape)}"
-        )
+    _check_layers(theta, weights, x.shape[0])
     stride = max(1, math.ceil(x.shape[0] / max_events))
     dx, dy = subpixel_offsets(x.shape[0], theta.dtype, x.device) if subpixel else (x * 0, y * 0)
     x, y, t, dx, dy = (v.detach()[::stride].to(theta.dtype) for v in (x, y, t, dx, dy))
