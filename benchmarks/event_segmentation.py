@@ -1,14 +1,15 @@
 """Event motion segmentation of a trained EV-LayerSegNet on held-out simulated sequences.
 
 Trains nothing. Each sequence is a random layered scene (`motionlayers.data.events.
-simulate_layered_scene`: a textured background and 1-2 objects with affine motions, events
-simulated ESIM-style) on seeds far from the training ones; it is cut into consecutive windows of
-the model's size (``events_per_pixel * W * H`` events, or ``--window-events``). Every window is
-segmented by one forward pass (``--refine N``: then N motion-compensation EM iterations, as
-``motionlayers segment --refine``) and scored on its event pixels (`motionlayers.eval.events`): IoU
-after Hungarian matching of the predicted to the true layers (mean over the true layers, and over
-the objects only), detection rate of the objects, and the end-point error of the predicted
-layered flow against the true one, in pixels per window. Sequence scores are window means.
+simulate_layered_scene`: a textured background and 1-2 objects with affine motions, events simulated
+ESIM-style) on seeds far from the training ones; it is cut into consecutive windows of the model's
+size (``events_per_pixel * W * H`` events, or ``--window-events``). Every window is segmented by one
+forward pass (``--refine N``: then refined as ``motionlayers segment --refine N`` does, a
+translation search and N motion-compensation EM iterations, twice) and scored on its event pixels
+(`motionlayers.eval.events`): IoU after Hungarian matching of the predicted to the true layers (mean
+over the true layers, and over the objects only), detection rate of the objects, and the end-point
+error of the predicted layered flow against the true one, in pixels per window. Sequence scores are
+window means.
 
 Usage:
     python benchmarks/event_segmentation.py [CHECKPOINT] [--sequences 10] [--sensor-size 128x128]
@@ -99,7 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration-ms", type=float, default=100.0, help="sequence length")
     parser.add_argument("--window-events", type=int, default=None, help="events per window")
     parser.add_argument(
-        "--refine", type=int, default=0, help="motion-compensation EM iterations per window (0)"
+        "--refine",
+        type=int,
+        default=0,
+        help="motion-compensation EM iterations per refinement round (0: the network alone)",
     )
     args = parser.parse_args(argv)
     if not Path(args.checkpoint).is_file():

@@ -304,7 +304,10 @@ def search_translations(
         raise InputError("translation search", "needs steps >= 2 and levels >= 1")
     _check_layers(theta, weights, x.shape[0])
     stride = max(1, math.ceil(x.shape[0] / max_events))
-    dx, dy = subpixel_offsets(x.shape[0], theta.dtype, x.device) if subpixel else (x * 0, y * 0)
+    if subpixel:
+        dx, dy = subpixel_offsets(x.shape[0], theta.dtype, x.device)
+    else:
+        dx, dy = torch.zeros_like(x), torch.zeros_like(y)
     x, y, t, dx, dy = (v.detach()[::stride].to(theta.dtype) for v in (x, y, t, dx, dy))
     weights = weights.detach()[:, ::stride].to(theta.dtype)
     with torch.no_grad():

@@ -60,8 +60,8 @@ ground truth from `motionlayers.data.events`):
   across windows (relative spread 0.64, was 1e-8). Group norm in the trunk as well
   (``norm: group``) fell back to constant motions (spread 0.003 at 600 steps, 1.131). Continued
   to 5300 steps (recipe ``evlayerseg-small``), the best validation loss (1.092, step 4300) is the
-  shipped ``evlayerseg-default.pt``: IoU 0.46, detection rate 0 on the simulated benchmark (its
-  model card).
+  shipped ``evlayerseg-default.pt``: IoU 0.43, detection rate 0 on the simulated benchmark for
+  the network alone, 0.59 and 0.52 with ``segment``'s refinement (its model card).
 """
 
 from __future__ import annotations

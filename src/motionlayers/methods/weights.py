@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from motionlayers.errors import InputError
 from motionlayers.io.atomic import atomic_path
 
 if TYPE_CHECKING:  # Lightning is slow to import; the CLI reads this module at start-up
@@ -61,8 +62,6 @@ def init_from(module: torch.nn.Module, path: str | Path) -> list[str]:
     Raises:
         InputError: unreadable file, or no tensor matches.
     """
-    from motionlayers.errors import InputError
-
     try:
         payload = torch.load(path, map_location="cpu", weights_only=False)
         state = payload["state_dict"]
@@ -97,8 +96,6 @@ def require_shipped(path: Path, model: str, train_command: str) -> Path:
     """``path``, the shipped weights of ``model`` (e.g. "EM model"); when the file is absent
     (a source checkout without the weights, a stripped install), an InputError that names the
     file and says how to get a model: ``train_command``, then ``--checkpoint``."""
-    from motionlayers.errors import InputError
-
     if not path.is_file():
         raise InputError(
             path,
