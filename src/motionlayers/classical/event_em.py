@@ -411,4 +411,6 @@ def refine_window(
         )
         theta64 = result.theta
         masks64 = event_masks(x64, y64, result.weights, height, width, masks64)
-    return gaussian_blur(masks64, mask_sigma).to(masks.dtype), theta64.to(theta.dtype)
+    smooth = gaussian_blur(masks64, mask_sigma)  # zero padding: renormalised at the borders
+    smooth = smooth / smooth.sum(0, keepdim=True).clamp_min(1e-12)
+    return smooth.to(masks.dtype), theta64.to(theta.dtype)

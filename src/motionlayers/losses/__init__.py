@@ -1,4 +1,5 @@
-"""Objectives as pure functions (plus thin modules): EM flow reconstruction, event deblurring."""
+"""Objectives as pure functions (plus thin modules): EM flow reconstruction, event deblurring,
+losses towards targets (self-training)."""
 
 from motionlayers.losses.em import (
     NORMALISATIONS,
@@ -19,6 +20,7 @@ from motionlayers.losses.events import (
     focus,
     multi_reference_focus_loss,
 )
+from motionlayers.losses.targets import mask_cross_entropy, motion_l1
 
 __all__ = [
     "NORMALISATIONS",
@@ -34,6 +36,8 @@ __all__ = [
     "em_loss_fitted",
     "fit_models",
     "focus",
+    "mask_cross_entropy",
+    "motion_l1",
     "multi_reference_focus_loss",
     "negative_entropy",
 ]

@@ -84,6 +84,8 @@ from motionlayers.data.events import (
 from motionlayers.errors import InputError, ShapeError
 from motionlayers.io.event_container import Events
 from motionlayers.losses.layered_events import MIXINGS, OBJECTIVES, LayeredDeblurLoss
+from motionlayers.losses.targets import mask_cross_entropy, motion_l1
+from motionlayers.methods.teacher_targets import RefinedTargets
 from motionlayers.methods.weights import is_weights_file, write_weights
 from motionlayers.nets.evlayerseg import EVLayerSegNet
 
@@ -122,6 +124,10 @@ class EVLayerSegMethod(L.LightningModule):
             ``"pixels"``, the seed code's).
         entropy_weight, area_weight: weights of the mask regularisers.
         smoothness_weight: weight of the Charbonnier smoothness of the per-pixel flow.
+        target_mask_weight, target_motion_weight: self-training; weights of the cross-entropy
+            of the masks to ``batch["target_masks"]`` and of the L1 distance of the motions to
+            ``batch["target_theta"]`` (`motionlayers.losses.targets`), when the batch has them
+            (`motionlayers.methods.teacher_targets.RefinedTargets`, recipe ``data.teacher``).
         lr: Adam learning rate.
         seed: kept for the recipe's record (the data carry their own seeds).
     """
@@ -141,6 +147,8 @@ class EVLayerSegMethod(L.LightningModule):
         area_weight: float = 0.0,
         smoothness_weight: float = 0.0,
         timestamp_normalise: str = "count",
+        target_mask_weight: float = 0.0,
+        target_motion_weight: float = 0.0,
         lr: float = 2e-4,
         seed: int = 0,
     ) -> None:
@@ -176,6 +184,20 @@ class EVLayerSegMethod(L.LightningModule):
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
         masks, theta = self(batch["input"].float())
         loss, terms = self.loss(masks, theta, batch["events"].float())
+        if "target_masks" in batch:  # self-training (RefinedTargets)
+            mask_term = mask_cross_entropy(masks, batch["target_masks"].float())
+            motion_term = motion_l1(theta, batch["target_theta"].float())
+            hp = self.hparams
+            loss = (
+                loss
+                + hp["target_mask_weight"] * mask_term
+                + hp["target_motion_weight"] * motion_term
+            )
+            terms = {
+                **terms,
+                "target_masks": mask_term.detach(),
+                "target_motion": motion_term.detach(),
+            }
         size = int(batch["input"].shape[0])
         sync = stage == "val"
         self.log(f"{stage}_loss", loss, prog_bar=True, batch_size=size, sync_dist=sync)
@@ -292,7 +314,44 @@ def build_event_datasets(config: dict[str, Any]) -> tuple[Dataset, Dataset]:
 
     The windows hold ``model.events_per_pixel * height * width`` events (``data.window_events``
     overrides it) in the representation of ``model``.
+
+    Self-training: with ``data.teacher`` (a trained EV-LayerSegNet: checkpoint or weights
+    file), every window also carries the teacher's answer refined on it
+    (``data.teacher_refine`` EM iterations per round, default 10), cached under
+    ``data.targets_dir`` (default ``data.cache_dir``); see
+    `motionlayers.methods.teacher_targets`. The model learns from them with
+    ``model.target_mask_weight`` and ``model.target_motion_weight``.
     """
+    train, val = _window_datasets(config)
+    data = config["data"]
+    if data.get("teacher") is None:
+        return train, val
+    cache = data.get("targets_dir") or data.get("cache_dir")
+    if cache is None:
+        raise InputError(
+            "data.teacher",
+            "self-training needs data.targets_dir or data.cache_dir (seconds "
+            "of refinement per window, cached)",
+        )
+    teacher = load_evlayerseg_model(data["teacher"])
+    model = config.get("model", {})
+    wanted = (model.get("representation", "voxel"), int(model.get("bins", 5)))
+    found = (teacher.hparams["representation"], int(teacher.hparams["bins"]))
+    if wanted != found:
+        raise InputError(
+            data["teacher"],
+            f"teacher reads {found[0]} input with {found[1]} bins, the "
+            f"recipe's model {wanted[0]} with {wanted[1]}",
+        )
+    refine = int(data.get("teacher_refine", 10))
+    return (
+        RefinedTargets(train, teacher, cache, refine),
+        RefinedTargets(val, teacher, cache, refine),
+    )
+
+
+def _window_datasets(config: dict[str, Any]) -> tuple[Dataset, Dataset]:
+    """``(train, val)`` windows of a recipe, without targets (see `build_event_datasets`)."""
     data, model, seed = config["data"], config.get("model", {}), int(config.get("seed", 0))
     representation, bins = model.get("representation", "voxel"), int(model.get("bins", 5))
     height, width = int(data.get("height", 128)), int(data.get("width", 128))
