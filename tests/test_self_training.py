@@ -155,6 +155,11 @@ def test_self_training_through_the_cli(tmp_path) -> None:
     windows = 2 * config["data"]["batch_size"] + config["data"]["val_length"]  # seen, labelled
     assert len(list(cache.glob("targets-*/*.pt"))) == windows
 
+    recipe = load_config("evlayerseg-selftrain")
+    assert recipe["model"]["target_mask_weight"] > 0 and recipe["data"]["teacher"] is None
+    config["model"].update(target_mask_weight=1.0)
+    with pytest.raises(InputError, match="teacher"):
+        build_event_datasets(config)  # targets weighed, no teacher named
     config["data"].update(teacher=str(teacher))
     with pytest.raises(InputError, match="cache_dir"):
         build_event_datasets(config)

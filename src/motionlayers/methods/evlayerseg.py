@@ -322,10 +322,16 @@ def build_event_datasets(config: dict[str, Any]) -> tuple[Dataset, Dataset]:
     `motionlayers.methods.teacher_targets`. The model learns from them with
     ``model.target_mask_weight`` and ``model.target_motion_weight``.
     """
-    train, val = _window_datasets(config)
-    data = config["data"]
+    data, model = config["data"], config.get("model", {})
     if data.get("teacher") is None:
-        return train, val
+        if model.get("target_mask_weight") or model.get("target_motion_weight"):
+            raise InputError(
+                "data.teacher",
+                "the recipe weighs targets (model.target_*_weight) but names no "
+                "teacher: give --set data.teacher=MODEL",
+            )
+        return _window_datasets(config)
+    train, val = _window_datasets(config)
     cache = data.get("targets_dir") or data.get("cache_dir")
     if cache is None:
         raise InputError(
@@ -334,7 +340,6 @@ def build_event_datasets(config: dict[str, Any]) -> tuple[Dataset, Dataset]:
             "of refinement per window, cached)",
         )
     teacher = load_evlayerseg_model(data["teacher"])
-    model = config.get("model", {})
     wanted = (model.get("representation", "voxel"), int(model.get("bins", 5)))
     found = (teacher.hparams["representation"], int(teacher.hparams["bins"]))
     if wanted != found:
