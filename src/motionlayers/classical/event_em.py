@@ -15,7 +15,8 @@ EM only finds a local optimum near its start: from a network's masks and motions
 layer's translation over a grid (`search_translations`: the network's object motions are often
 farther from the truth than the contrast peak is wide) and smooths the masks (single events'
 weights are noisy). Measured on the simulated benchmark (`benchmarks/event_segmentation.py
---refine`, 30 held-out sequences, shipped 64x64 model): IoU 0.432 (network) -> 0.486 (5 EM
+--refine`, 30 held-out sequences, the deblurring-only 64x64 model; the self-trained model that
+ships now: 0.569 -> 0.617): IoU 0.432 (network) -> 0.486 (5 EM
 iterations alone) -> 0.589 (`refine_window`'s defaults with 10 iterations), detection rate 0.00
 -> 0.25 -> 0.52, EPE 3.42 -> 2.47 -> 1.79 px/window. Variants measured and left out (with EM
 alone, 10 sequences): a spatial prior on the assignments (neighbouring events' weights, as an MRF

@@ -2,7 +2,8 @@
 
 The test-time refinement of EV-LayerSegNet (`motionlayers.classical.event_em.refine_window`:
 translation search plus motion-compensation EM, seconds per window) is far more accurate than
-the network's single pass on simulated data (IoU 0.59 vs 0.43). Training a network towards
+the network's single pass on simulated data (IoU 0.59 vs 0.43 for the deblurring-only model;
+after self-training 0.62 and 0.57, `docs/benchmarks.md`). Training a network towards
 those refined answers, next to its deblurring loss, moves that accuracy into the fast single
 pass and gives the refinement a better start. No ground truth is used: the targets are computed
 from the events alone.

@@ -38,8 +38,9 @@ EVENT_SUFFIXES = (".es", ".raw", ".aedat4", ".h5", ".hdf5", ".txt", ".npz")
 EVENT_METHODS = ("evlayerseg",)
 DEFAULT_REFINE_ITERATIONS = 10
 """Motion-compensation EM iterations per refinement round by default (simulated benchmark, 30
-sequences: IoU 0.432 for the network alone, 0.586 with 5, 0.589 with 10; detection rate 0 ->
-0.52; see `motionlayers.classical.event_em`)."""
+sequences, the deblurring-only model: IoU 0.432 for the network alone, 0.586 with 5, 0.589 with
+10; detection rate 0 -> 0.52; the shipped self-trained model: 0.569 alone, 0.617 with 10; see
+`motionlayers.classical.event_em`)."""
 
 
 def is_event_input(path: str | Path) -> bool:
