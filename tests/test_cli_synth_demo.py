@@ -6,20 +6,12 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from motionlayers.cli import main as cli_main
 from motionlayers.io import DAVIS_PALETTE, read_image, read_mask
 from motionlayers.viz import color_flow, color_labels, side_by_side
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The generator makes many tiny torch calls; extra threads only add overhead on busy CPUs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(autouse=True)

@@ -14,14 +14,7 @@ from motionlayers.data.layered import generate_sequence
 from motionlayers.errors import InputError
 from motionlayers.io import read_flow, read_image, read_mask
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The generator makes many tiny torch calls; extra threads only add overhead on busy CPUs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_items_depend_only_on_seed_and_index():

@@ -5,20 +5,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from motionlayers.data import SynthConfig, estimate_flow, generate_layered_flow, generate_sequence
 
 CONFIG = SynthConfig(height=96, width=128, layers=3, max_motion=0.05)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The generator makes many tiny torch calls; extra threads only add overhead on busy CPUs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _interior(labels: np.ndarray, radius: int = 4) -> np.ndarray:

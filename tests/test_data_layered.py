@@ -19,13 +19,7 @@ from motionlayers.motion import render, theta_to_params
 CONFIG = SynthConfig(height=48, width=80, layers=4)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The generator makes many tiny torch calls; extra threads only add overhead on busy CPUs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _rendered(theta: np.ndarray, model: str, h: int, w: int, frames: int | None = None):

@@ -24,12 +24,7 @@ from motionlayers.nets.evlayerseg import AffineHead, EVLayerSegNet
 TINY_NET = dict(width=8, depth=3, residual_blocks=1, flow_convs=1, hidden=[32], pool=2)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small nets: threads cost more than they give on a busy machine
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_network_shapes_at_any_size() -> None:

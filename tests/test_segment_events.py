@@ -22,12 +22,7 @@ W, H = 32, 24
 TINY_NET = dict(width=4, depth=3, residual_blocks=1, flow_convs=1, hidden=[16], pool=2)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -24,12 +24,7 @@ from motionlayers.methods.teacher_targets import RefinedTargets, model_fingerpri
 TINY_NET = dict(width=8, depth=3, residual_blocks=1, flow_convs=1, hidden=[32], pool=2)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _windows(length: int = 2) -> SyntheticEventDataset:
