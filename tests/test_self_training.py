@@ -12,7 +12,7 @@ from motionlayers.cli.main import main
 from motionlayers.data.events import SyntheticEventDataset
 from motionlayers.errors import InputError, ShapeError
 from motionlayers.losses import mask_cross_entropy, motion_l1
-from motionlayers.methods import teacher_targets
+from motionlayers.methods import evlayerseg
 from motionlayers.methods.config import load_config
 from motionlayers.methods.evlayerseg import (
     EVLayerSegMethod,
@@ -83,7 +83,7 @@ def test_refined_targets_are_cached_per_window_and_teacher(tmp_path, monkeypatch
     def fail(*args, **kwargs):
         raise AssertionError("the refinement ran again")
 
-    monkeypatch.setattr(teacher_targets, "refine_window", fail)
+    monkeypatch.setattr(evlayerseg, "refine_window", fail)
     again = RefinedTargets(data, teacher, tmp_path, refine_iterations=1)[1]  # read, not computed
     torch.testing.assert_close(again["target_theta"], first[1]["target_theta"])
     monkeypatch.undo()

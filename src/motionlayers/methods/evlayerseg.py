@@ -238,16 +238,27 @@ class EVLayerSegMethod(L.LightningModule):
         of each layer's translation, then that many motion-compensation EM iterations, twice
         (`motionlayers.classical.event_em.refine_window`, Stoffregen et al. 2019): slower, and
         more accurate on the simulated benchmark."""
+        hp = self.hparams
+        item = window_item(events, hp["representation"], int(hp["bins"]))
+        return self.refined_answer(item["input"], item["events"], refine_iterations)
+
+    @torch.no_grad()
+    def refined_answer(
+        self, x: torch.Tensor, events: torch.Tensor, refine_iterations: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`segment_window` on a window already made an item (`window_item`): its input ``x``
+        ``(C, H, W)`` and events ``(N, 4)`` rows ``x, y, t, p`` (``t`` in ``[0, 1]``); masks
+        ``(K, H, W)`` and motions ``(K, 2, 3)`` on the model's device. Also the self-training
+        targets' teacher (`motionlayers.methods.teacher_targets`), so that they are exactly
+        what ``segment`` would answer."""
         was_training = self.training
         self.eval()
         try:
-            hp = self.hparams
-            item = window_item(events, hp["representation"], int(hp["bins"]))
-            masks, theta = self(item["input"][None].to(self.device))
+            masks, theta = self(x[None].float().to(self.device))
             masks, theta = masks[0], theta[0]
             if refine_iterations > 0:
-                x, y, t, _ = item["events"].double().to(self.device).unbind(-1)
-                masks, theta = refine_window(x, y, t, masks, theta, iterations=refine_iterations)
+                ex, ey, et, _ = events.double().to(self.device).unbind(-1)
+                masks, theta = refine_window(ex, ey, et, masks, theta, iterations=refine_iterations)
             return masks, theta
         finally:
             self.train(was_training)

@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.utils.data import Dataset
 
-from motionlayers.classical.event_em import refine_window
 from motionlayers.errors import InputError
+from motionlayers.io.atomic import atomic_path
+
+if TYPE_CHECKING:  # evlayerseg imports this module
+    from motionlayers.methods.evlayerseg import EVLayerSegMethod
 
 __all__ = ["RefinedTargets", "model_fingerprint"]
 
@@ -52,14 +54,12 @@ class RefinedTargets(Dataset):
     Items are those of ``source`` (``"input"`` ``(C, H, W)`` and ``"events"`` ``(N, 4)`` rows
     ``x, y, t, p`` with ``t`` in ``[0, 1]``) with, added, ``"target_masks"`` ``(K, H, W)`` and
     ``"target_theta"`` ``(K, 2, 3)`` (pixels per window): the teacher's masks and motions on the
-    window, refined by ``refine_iterations`` motion-compensation EM iterations per round (0: the
-    teacher's single pass).
+    window as ``segment --refine refine_iterations`` answers
+    (`EVLayerSegMethod.refined_answer`; 0: the teacher's single pass).
 
     Args:
         source: the windows.
-        teacher: a module mapping ``(1, C, H, W)`` input to ``(masks (1, K, H, W), theta
-            (1, K, 2, 3))``, e.g. an `EVLayerSegMethod` whose input representation is that of
-            ``source``.
+        teacher: an `EVLayerSegMethod` whose input representation is that of ``source``.
         cache_dir: folder of the cached targets (created); a sub-folder per teacher and settings.
         refine_iterations: EM iterations per refinement round.
     """
@@ -67,13 +67,13 @@ class RefinedTargets(Dataset):
     def __init__(
         self,
         source: Dataset,
-        teacher: torch.nn.Module,
+        teacher: EVLayerSegMethod,
         cache_dir: str | Path,
         refine_iterations: int = 10,
     ) -> None:
         if refine_iterations < 0:
             raise InputError("refine_iterations", f"must be >= 0, got {refine_iterations}")
-        self.source, self.teacher = source, teacher.eval()
+        self.source, self.teacher = source, teacher
         self.refine_iterations = int(refine_iterations)
         key = f"v{TARGETS_VERSION}-{model_fingerprint(teacher)}-r{self.refine_iterations}"
         self.cache = Path(cache_dir) / ("targets-" + hashlib.sha1(key.encode()).hexdigest()[:16])
@@ -93,22 +93,12 @@ class RefinedTargets(Dataset):
         if path.is_file():
             stored = torch.load(path, weights_only=True)
         else:
-            stored = self._targets(item["input"], events)
-            partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            torch.save(stored, partial)
-            os.replace(partial, path)  # atomic: a reader never sees half a file
+            masks, theta = self.teacher.refined_answer(
+                item["input"], events, self.refine_iterations
+            )
+            stored = {"masks": masks.half().cpu(), "theta": theta.float().cpu()}
+            with atomic_path(path) as partial:  # a reader never sees half a file
+                torch.save(stored, partial)
         item["target_masks"] = stored["masks"].float()
         item["target_theta"] = stored["theta"].float()
         return item
-
-    @torch.no_grad()
-    def _targets(self, x: torch.Tensor, events: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The teacher's refined masks (stored as float16) and motions of one window."""
-        masks, theta = self.teacher(x[None].float())
-        masks, theta = masks[0], theta[0]
-        if self.refine_iterations > 0:
-            ex, ey, et, _ = events.double().unbind(-1)
-            masks, theta = refine_window(
-                ex, ey, et, masks, theta, iterations=self.refine_iterations
-            )
-        return {"masks": masks.half().cpu(), "theta": theta.float().cpu()}
