@@ -11,7 +11,8 @@ excluded: it is reported once). Predictions go through the pipeline's steps (Hun
 linking, temporal smoothing over ``--temporal-radius`` frames each side, the background choice,
 `absorb_explained` with ``--explained-ratio``, upsampling of the soft masks to 854x480,
 boundaries snapped to the frame's edges with ``--snap-radius``, the guide being the 240p frame
-enlarged to 854x480) and are scored two ways:
+enlarged to 854x480, the foreground refined by the frame's colours with ``--colour-weight``)
+and are scored two ways:
 
 - foreground without ground truth, one column per rule: ``largest`` (the largest layer is the
   background, thesis 2.4.2), ``border`` (the layer whose fitted quadratic model explains most
@@ -43,6 +44,7 @@ from motionlayers.motion import fit
 from motionlayers.pipeline import get_method
 from motionlayers.pipeline.inputs import load_flows
 from motionlayers.postprocess import (
+    COLOUR_WEIGHT,
     EXPLAINED_RATIO,
     SNAP_RADIUS,
     TEMPORAL_RADIUS,
@@ -101,12 +103,8 @@ def foregrounds(
     return out, out["border"][0]
 
 
-def guide_frame(
-    folder: Path, stem: str, size: tuple[int, int], snap_radius: float
-) -> np.ndarray | None:
-    """The frame ``stem`` of ``folder`` enlarged to ``size`` (H, W), BGR, when snapping."""
-    if snap_radius <= 0:
-        return None
+def guide_frame(folder: Path, stem: str, size: tuple[int, int]) -> np.ndarray:
+    """The frame ``stem`` of ``folder`` enlarged to ``size`` (H, W), BGR (snapping, colours)."""
     frame = cv2.imread(str(next(folder.glob(f"{stem}.*"))))
     return cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
 
@@ -160,11 +158,16 @@ def run(args: argparse.Namespace) -> int:
                 soft = smooth_masks(link_masks(soft), args.temporal_radius)
                 per_rule, written = foregrounds(soft, flows, args.explained_ratio)
                 for t, stem in enumerate(stems):
-                    frame = guide_frame(frames_root / seq, stem, gt_size, args.snap_radius)
-                    full = frame_labels(written[t], *gt_size, frame, args.snap_radius)
+                    frame = guide_frame(frames_root / seq, stem, gt_size)
+                    bg_written = int(per_rule["border"][1][t])
+                    full = frame_labels(
+                        written[t], *gt_size, frame, args.snap_radius, bg_written, args.colour
+                    )
                     write_mask(_mk(tmp / spec / "layers" / seq) / f"{stem}.png", full)
                     for rule, (masks, bg) in per_rule.items():
-                        labels = frame_labels(masks[t], *gt_size, frame, args.snap_radius)
+                        labels = frame_labels(
+                            masks[t], *gt_size, frame, args.snap_radius, int(bg[t]), args.colour
+                        )
                         fg = (labels != int(bg[t])).astype(np.uint8)
                         write_mask(_mk(tmp / spec / rule / seq) / f"{stem}.png", fg)
             scores = {rule: _j(tmp / spec / rule, tmp / "gt", "nonzero") for rule in RULES}
@@ -173,9 +176,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"{spec}: {scores} {seconds / frames_total:.4f} s/frame", file=sys.stderr)
     print(
         f"\nDAVIS-2016 train, {len(sequences)} sequences, {frames_total} scored frames, flow DIS "
-        f"medium {size[0]}x{size[1]}, {args.threads} CPU thread(s), batch {args.batch_size}, "
+        f"medium {size[0]}x{size[1]} (computed at {FLOW_OVERSAMPLING}x), {args.threads} CPU "
+        f"thread(s), batch {args.batch_size}, "
         f"explained ratio {args.explained_ratio:g}, temporal radius {args.temporal_radius}, "
-        f"snap radius {args.snap_radius:g}\n"
+        f"snap radius {args.snap_radius:g}, colour weight {args.colour:g}\n"
     )
     print(
         "| method | K | "
@@ -240,6 +244,13 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=TEMPORAL_RADIUS,
         help="smooth_masks' radius, as segment's --temporal-radius (0: off)",
+    )
+    parser.add_argument(
+        "--colour-weight",
+        dest="colour",
+        type=float,
+        default=COLOUR_WEIGHT,
+        help="colour_foreground's weight, as segment's --colour-weight (0: off)",
     )
     return run(parser.parse_args(argv))
 

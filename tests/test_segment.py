@@ -91,6 +91,7 @@ def test_segment_video_writes_every_output(tmp_path: Path) -> None:
     assert result.frames == FRAMES and "segmented 5 frames" in result.summary()
     record = json.loads((tmp_path / "out" / "motion.json").read_text())
     assert record["snap_radius"] == pytest.approx(0.133) and record["temporal_radius"] == 1
+    assert record["colour_weight"] == pytest.approx(0.5)
 
 
 def test_snapping_changes_only_boundaries_and_can_be_switched_off(tmp_path: Path) -> None:
@@ -106,6 +107,8 @@ def test_snapping_changes_only_boundaries_and_can_be_switched_off(tmp_path: Path
         segment_source(video, tmp_path / "bad", snap_radius=2.0, **common)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="temporal radius"):
         segment_source(video, tmp_path / "bad", temporal_radius=-1, **common)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="colour weight"):
+        segment_source(video, tmp_path / "bad", colour_weight=-1, **common)  # type: ignore[arg-type]
     assert not (tmp_path / "bad").exists()
 
 
@@ -128,11 +131,14 @@ def test_segment_frames_folder_through_cli(tmp_path: Path, capsys: pytest.Captur
             "24x32",
             "--foreground-rule",
             "largest",
+            "--colour-weight",
+            "0",
             "--no-progress",
         ]
     )
     assert code == 0 and "segmented 5 frames" in capsys.readouterr().out
     check_outputs(tmp_path / "out", [f"im{t}" for t in range(FRAMES)], (HEIGHT, WIDTH), 3)
+    assert json.loads((tmp_path / "out" / "motion.json").read_text())["colour_weight"] == 0.0
 
 
 def test_segment_with_a_trained_network_checkpoint(

@@ -18,6 +18,7 @@ from motionlayers.pipeline.events import (
 from motionlayers.pipeline.registry import DEFAULT_LAYERS
 from motionlayers.pipeline.segment import DEFAULT_SIZE
 from motionlayers.postprocess import (
+    COLOUR_WEIGHT,
     EXPLAINED_RATIO,
     FOREGROUND_RULES,
     SNAP_RADIUS,
@@ -116,6 +117,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "a fraction of the frame height; 0 keeps the upsampled flow layers (default %(default)s)",
     )
     parser.add_argument(
+        "--colour-weight",
+        type=float,
+        default=COLOUR_WEIGHT,
+        help="the foreground is refined by a colour model of the frame (its foreground and "
+        "background colours): weight of the colour evidence against the motion's; 0: off "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
         "--temporal-radius",
         type=int,
         default=TEMPORAL_RADIUS,
@@ -158,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
         method_options={"checkpoint": args.checkpoint} if args.checkpoint else None,
         snap_radius=args.snap_radius,
         temporal_radius=args.temporal_radius,
+        colour_weight=args.colour_weight,
     )
     print(result.summary())
     return 0

@@ -3,8 +3,8 @@
 input -> forward flows at the working size (`inputs.load_flows`) -> method (soft masks, batches)
 -> Hungarian temporal linking -> temporal smoothing -> one motion model per layer (`motion.fit`)
 -> background layer (no ground truth) -> upsampling to the input size, boundaries snapped to the
-frame's edges (colour guided filter) -> ``OUT/masks``, ``OUT/foreground``, ``OUT/flow``,
-``OUT/overlay.mp4``, ``OUT/motion.json``.
+frame's edges (colour guided filter), foreground refined by the frame's colours -> ``OUT/masks``,
+``OUT/foreground``, ``OUT/flow``, ``OUT/overlay.mp4``, ``OUT/motion.json``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from motionlayers.pipeline.outputs import (
 )
 from motionlayers.pipeline.registry import get_method
 from motionlayers.postprocess import (
+    COLOUR_WEIGHT,
     EXPLAINED_RATIO,
     FOREGROUND_RULES,
     SNAP_RADIUS,
@@ -96,6 +97,7 @@ def segment_source(
     method_options: dict[str, object] | None = None,
     snap_radius: float = SNAP_RADIUS,
     temporal_radius: int = TEMPORAL_RADIUS,
+    colour_weight: float = COLOUR_WEIGHT,
 ) -> SegmentResult:
     """Segment a video file, a folder of frames or a folder of flow files into motion layers.
 
@@ -121,6 +123,9 @@ def segment_source(
             fraction of the frame height; 0: off; flow inputs have no frame and are not snapped).
         temporal_radius: the linked soft masks are averaged over this many frames on each side
             (`motionlayers.postprocess.smooth_masks`; 0: off).
+        colour_weight: the foreground is refined by a per-frame colour model
+            (`motionlayers.postprocess.colour_foreground`, this weight of the colour evidence
+            against the motion's; 0: off; flow inputs have no frame and are not refined).
 
     Raises:
         InputError: missing, corrupt or empty input, unknown method, unwritable output.
@@ -136,6 +141,8 @@ def segment_source(
         raise InputError("batch size", f"must be >= 1, got {batch_size}")
     if temporal_radius < 0:
         raise InputError("temporal radius", f"must be >= 0, got {temporal_radius}")
+    if colour_weight < 0:
+        raise InputError("colour weight", f"must be >= 0, got {colour_weight}")
     if not 0 <= snap_radius <= 1:
         raise InputError(
             "snap radius", f"must be in [0, 1] (of the frame height), got {snap_radius}"
@@ -163,7 +170,9 @@ def segment_source(
         areas = final.mean((-2, -1)).cpu().numpy()
         for name in ("masks", "foreground", "flow"):
             (tmp / name).mkdir()
-        write_all_frames(tmp, source, data, soft, flows, background, progress, snap_radius)
+        write_all_frames(
+            tmp, source, data, soft, flows, background, progress, snap_radius, colour_weight
+        )
         write_motion_json(
             tmp / "motion.json",
             {
@@ -176,6 +185,7 @@ def segment_source(
                 "explained_ratio": explained_ratio,
                 "temporal_radius": temporal_radius,
                 "snap_radius": snap_radius if data.kind != "flows" else 0.0,
+                "colour_weight": colour_weight if data.kind != "flows" else 0.0,
                 "frames": [
                     {
                         "stem": stem,
@@ -214,19 +224,22 @@ def write_all_frames(
     background: torch.Tensor,
     progress: bool,
     snap_radius: float = 0.0,
+    colour_weight: float = 0.0,
 ) -> None:
     """Per-frame outputs of `segment_source` into ``root`` and ``root/overlay.mp4``.
 
-    Frames are upsampled (and snapped to the frame's edges when ``snap_radius > 0``) and their
+    Frames are upsampled (snapped to the frame's edges when ``snap_radius > 0``, the foreground
+    refined by its colours when ``colour_weight > 0``, `postprocess.frame_labels`) and their
     PNGs written by a small thread pool; the overlay video takes them back in order. ``soft (T,
     K, h, w)``, ``flows (T, 2, h, w)``, ``background (T,)``.
     """
     height, width = data.size
 
     def render(t: int, frame: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        full = frame_labels(soft[t], height, width, frame, snap_radius)
+        bg = int(background[t])
+        full = frame_labels(soft[t], height, width, frame, snap_radius, bg, colour_weight)
         flow_rgb = flow_to_color(flows[t : t + 1].cpu())
-        foreground = (full != int(background[t])).astype(np.uint8) * 255
+        foreground = (full != bg).astype(np.uint8) * 255
         write_frame_outputs(root, data.stems[t], full, foreground, flow_rgb)
         return full, flow_rgb
 

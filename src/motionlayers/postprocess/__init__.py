@@ -1,7 +1,12 @@
 """Post-processing of segmentations: temporal linking and smoothing, connected components,
-upsampling of soft masks, boundaries snapped to image edges (guided filter) and the
-no-ground-truth choice of the background layer."""
+upsampling of soft masks, boundaries snapped to image edges (guided filter), the foreground
+refined by the frame's colours and the no-ground-truth choice of the background layer."""
 
+from motionlayers.postprocess.appearance import (
+    COLOUR_WEIGHT,
+    colour_foreground,
+    colour_log_ratio,
+)
 from motionlayers.postprocess.components import connected_components, remove_small_segments
 from motionlayers.postprocess.foreground import (
     EXPLAINED_RATIO,
@@ -11,11 +16,11 @@ from motionlayers.postprocess.foreground import (
     border_band,
     foreground_masks,
 )
+from motionlayers.postprocess.full_size import frame_labels
 from motionlayers.postprocess.guided import (
     SNAP_EPS,
     SNAP_RADIUS,
     SNAP_SUBSAMPLE,
-    frame_labels,
     guided_filter,
     snap_labels,
 )
@@ -33,9 +38,11 @@ from motionlayers.postprocess.upsample import (
     masks_to_labels,
     upsample_labels,
     upsample_masks,
+    upsample_soft,
 )
 
 __all__ = [
+    "COLOUR_WEIGHT",
     "EXPLAINED_RATIO",
     "FOREGROUND_RULES",
     "LINKINGS",
@@ -46,6 +53,8 @@ __all__ = [
     "absorb_explained",
     "background_layers",
     "border_band",
+    "colour_foreground",
+    "colour_log_ratio",
     "connected_components",
     "foreground_masks",
     "frame_labels",
@@ -62,4 +71,5 @@ __all__ = [
     "snap_labels",
     "upsample_labels",
     "upsample_masks",
+    "upsample_soft",
 ]

@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import torch
 
 from motionlayers.errors import InputError, ShapeError
-from motionlayers.postprocess.upsample import resize_channels, upsample_labels
+from motionlayers.postprocess.upsample import resize_channels
 
 __all__ = [
     "SNAP_EPS",
     "SNAP_RADIUS",
     "SNAP_SUBSAMPLE",
-    "frame_labels",
     "guided_filter",
     "snap_labels",
 ]
@@ -138,19 +136,3 @@ def snap_labels(
     one_hot = (labels[..., None] == np.arange(layers)).astype(np.float32)
     filtered = guided_filter(guide, one_hot, pixels, eps, subsample)
     return filtered.argmax(-1).astype(np.uint8)
-
-
-def frame_labels(
-    masks: torch.Tensor,
-    height: int,
-    width: int,
-    frame: np.ndarray | None = None,
-    snap_radius: float = SNAP_RADIUS,
-) -> np.ndarray:
-    """The labels ``(H, W)`` uint8 that ``segment`` writes for one frame: soft masks ``(K, h,
-    w)`` upsampled (`upsample_labels`), then snapped to ``frame``'s edges (`snap_labels`) when a
-    frame ``(H, W, 3)`` BGR is given and ``snap_radius > 0``."""
-    labels = upsample_labels(masks, height, width)
-    if frame is None or snap_radius <= 0:
-        return labels
-    return snap_labels(labels, frame, masks.shape[0], snap_radius)

@@ -48,12 +48,18 @@ def upsample_labels(masks: torch.Tensor, height: int, width: int) -> np.ndarray:
     resize also samples at pixel centres), computed with OpenCV: about ten times faster on a CPU
     for a 854x480 output, which matters when every frame of a video is written. K <= 255.
     """
+    return upsample_soft(masks, height, width).argmax(-1).astype(np.uint8)
+
+
+def upsample_soft(masks: torch.Tensor, height: int, width: int) -> np.ndarray:
+    """One frame's soft masks ``(K, h, w)`` resized bilinearly by OpenCV to ``(H, W, K)``
+    float32 (channels last)."""
     if masks.ndim != 3:
-        raise ShapeError(f"upsample_labels: expected (K, h, w), got {tuple(masks.shape)}")
+        raise ShapeError(f"upsample_soft: expected (K, h, w), got {tuple(masks.shape)}")
     hwk = np.ascontiguousarray(masks.detach().float().cpu().permute(1, 2, 0).numpy())
     if masks.shape[-2:] != (height, width):
         hwk = resize_channels(hwk, height, width)
-    return hwk.argmax(-1).astype(np.uint8)
+    return hwk
 
 
 def labels_to_masks(labels: torch.Tensor, layers: int) -> torch.Tensor:
