@@ -98,6 +98,12 @@ def main() -> None:
         start = time.perf_counter()
         segment_source(video, Path(tmp_name) / "out", progress=False)
         total = time.perf_counter() - start
+        # the defaults before the colour step and 3x flow (2026-11-24), in the same process
+        start = time.perf_counter()
+        segment_source(
+            video, Path(tmp_name) / "base", progress=False, colour_weight=0.0, flow_oversample=2
+        )
+        baseline = time.perf_counter() - start
     count = len(frames)
     print(
         f"video: {name}, {count} frames of {SIZE[1]}x{SIZE[0]}, {torch.get_num_threads()} threads"
@@ -108,6 +114,10 @@ def main() -> None:
     print(
         f"  of which decode + flow: {1000 * flow_seconds / count:.1f} ms/frame "
         f"({100 * flow_seconds / total:.0f} %)"
+    )
+    print(
+        f"  previous defaults (no colour step, flow at 2x): {count / baseline:6.1f} frames/s "
+        f"({1000 * baseline / count:.1f} ms/frame)"
     )
     for batch in (1, 8):
         fps = network_fps(batch, args.repeats)

@@ -21,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 from motionlayers.errors import InputError
-from motionlayers.flow import flow_to_color
+from motionlayers.flow import FLOW_OVERSAMPLING, flow_to_color
 from motionlayers.io import iter_frames
 from motionlayers.io.atomic import atomic_directory
 from motionlayers.motion import fit
@@ -98,6 +98,7 @@ def segment_source(
     snap_radius: float = SNAP_RADIUS,
     temporal_radius: int = TEMPORAL_RADIUS,
     colour_weight: float = COLOUR_WEIGHT,
+    flow_oversample: int = FLOW_OVERSAMPLING,
 ) -> SegmentResult:
     """Segment a video file, a folder of frames or a folder of flow files into motion layers.
 
@@ -126,6 +127,8 @@ def segment_source(
         colour_weight: the foreground is refined by a per-frame colour model
             (`motionlayers.postprocess.colour_foreground`, this weight of the colour evidence
             against the motion's; 0: off; flow inputs have no frame and are not refined).
+        flow_oversample: flow is computed on frames this many times the working size, then
+            averaged down (`motionlayers.flow.FLOW_OVERSAMPLING`).
 
     Raises:
         InputError: missing, corrupt or empty input, unknown method, unwritable output.
@@ -152,7 +155,7 @@ def segment_source(
         raise InputError(source, "does not exist")
     segmenter = get_method(method, layers, device, **(method_options or {}))
     with atomic_directory(out) as tmp:
-        data = load_flows(source, flow_backend, size, progress)
+        data = load_flows(source, flow_backend, size, progress, flow_oversample)
         flows = data.flows.to(device)
         masks = []
         batches = range(0, len(flows), batch_size)
