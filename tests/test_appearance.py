@@ -58,7 +58,7 @@ def test_a_mask_that_bleeds_into_the_background_is_pulled_back_onto_the_object()
     bleeding[14:50, 14:50] = True  # 6 px too wide on every side, as flow smears
     # the motion is sure of the object, unsure of the smeared ring, sure of the background
     motion = np.where(truth, 0.9, np.where(bleeding, 0.6, 0.1)).astype(np.float32)
-    for radius in (0, 8):
+    for radius in (0.0, 0.125):  # no filter; 8 of the 64 rows
         refined = colour_foreground(frame, motion, bleeding, weight=1.0, radius=radius)
         iou = (refined & truth).sum() / (refined | truth).sum()
         assert iou > 0.95, radius

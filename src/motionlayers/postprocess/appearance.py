@@ -22,7 +22,13 @@ import cv2
 import numpy as np
 
 from motionlayers.errors import ShapeError
-from motionlayers.postprocess.guided import guided_filter
+from motionlayers.postprocess.guided import (
+    SNAP_EPS,
+    SNAP_SUBSAMPLE,
+    frame_guide,
+    guided_filter,
+    radius_pixels,
+)
 
 COLOUR_WEIGHT = 0.5
 """Default weight of the colour log-likelihood ratio against the motion's logit (0: off)."""
@@ -76,9 +82,9 @@ def colour_foreground(
     motion_probability: np.ndarray,
     foreground: np.ndarray,
     weight: float = COLOUR_WEIGHT,
-    radius: int = 0,
-    eps: float = 1e-4,
-    subsample: int = 4,
+    radius: float = 0.0,
+    eps: float = SNAP_EPS,
+    subsample: int = SNAP_SUBSAMPLE,
 ) -> np.ndarray:
     """The foreground ``(H, W)`` bool after the colour step.
 
@@ -88,7 +94,8 @@ def colour_foreground(
         foreground: ``(H, W)`` bool, the current foreground (snapped labels), source of the
             colour model.
         weight: multiplier of the colour log-likelihood ratio; 0 returns ``foreground``.
-        radius: guided filter radius in pixels for the combined probability (0: no filter).
+        radius: guided filter radius for the combined probability, a fraction of the frame
+            height as `guided.snap_labels`' (0: no filter); ``eps``, ``subsample`` as there.
     """
     if motion_probability.shape != foreground.shape:
         raise ShapeError(
@@ -104,6 +111,6 @@ def colour_foreground(
     logit = np.log(p / (1 - p)) + np.float32(weight) * ratio
     combined = (1 / (1 + np.exp(-logit))).astype(np.float32)
     if radius > 0:
-        guide = frame.astype(np.float32) * np.float32(1 / 255)
-        combined = guided_filter(guide, combined[..., None], radius, eps, subsample)[..., 0]
+        pixels, guide = radius_pixels(radius, frame.shape[0]), frame_guide(frame)
+        combined = guided_filter(guide, combined[..., None], pixels, eps, subsample)[..., 0]
     return combined > 0.5

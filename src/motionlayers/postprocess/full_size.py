@@ -39,8 +39,8 @@ def frame_labels(
     if background is None or colour_weight <= 0:
         return labels
     foreground = labels != background
-    radius = max(1, round(snap_radius * height)) if snap_radius > 0 else 0
-    refined = colour_foreground(frame, 1 - soft[..., background], foreground, colour_weight, radius)
+    motion = 1 - soft[..., background]
+    refined = colour_foreground(frame, motion, foreground, colour_weight, snap_radius)
     labels[foreground & ~refined] = background
     gained = refined & ~foreground
     if gained.any():

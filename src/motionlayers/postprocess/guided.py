@@ -108,6 +108,16 @@ def guided_filter(
     return out
 
 
+def radius_pixels(radius: float, height: int) -> int:
+    """A filter radius given as a fraction of the frame ``height``, in pixels (at least 1)."""
+    return max(1, round(radius * height))
+
+
+def frame_guide(frame: np.ndarray) -> np.ndarray:
+    """The guide of a frame ``(H, W, 3)`` uint8: float32 colours in ``[0, 1]``."""
+    return frame.astype(np.float32) * np.float32(1 / 255)
+
+
 def snap_labels(
     labels: np.ndarray,
     frame: np.ndarray,
@@ -126,8 +136,8 @@ def snap_labels(
         )
     if radius <= 0:
         return labels.astype(np.uint8)
-    pixels = max(1, round(radius * frame.shape[0]))
-    guide = frame.astype(np.float32) * np.float32(1 / 255)
+    pixels = radius_pixels(radius, frame.shape[0])
+    guide = frame_guide(frame)
     if layers == 2:  # the filter is linear and keeps constants: q_0 = 1 - q_1
         filtered = guided_filter(
             guide, (labels == 1).astype(np.float32)[..., None], pixels, eps, subsample
