@@ -8,11 +8,13 @@ Every method sees the flows that ``motionlayers segment`` computes (`pipeline.in
 frames resized to the working size, OpenCV DIS medium, the last frame's flow from the negated
 backward flow), cached under ``--cache``; the time per frame is the method's alone (flow
 excluded: it is reported once). Predictions go through the pipeline's steps (Hungarian temporal
-linking, temporal smoothing over ``--temporal-radius`` frames each side, the background choice,
+linking, temporal smoothing along the flow over ``--temporal-radius`` frames each side, the
+background choice,
 `absorb_explained` with ``--explained-ratio``, upsampling of the soft masks to 854x480,
 boundaries snapped to the frame's edges with ``--snap-radius``, the guide being the 240p frame
-enlarged to 854x480, the foreground refined by the frame's colours with ``--colour-weight``)
-and are scored two ways:
+enlarged to 854x480, the foreground refined by the frame's colours with ``--colour-weight``,
+its segments hugging the border dropped with ``--border-limit`` and its holes filled with
+``--hole-fraction``) and are scored two ways:
 
 - foreground without ground truth, one column per rule: ``largest`` (the largest layer is the
   background, thesis 2.4.2), ``border`` (the layer whose fitted quadratic model explains most
@@ -44,8 +46,10 @@ from motionlayers.motion import fit
 from motionlayers.pipeline import get_method
 from motionlayers.pipeline.inputs import load_flows
 from motionlayers.postprocess import (
+    BORDER_CONTACT_LIMIT,
     COLOUR_WEIGHT,
     EXPLAINED_RATIO,
+    HOLE_FRACTION,
     SNAP_RADIUS,
     TEMPORAL_RADIUS,
     absorb_explained,
@@ -143,6 +147,12 @@ def run(args: argparse.Namespace) -> int:
             f"flows of {frames_total} frames ready in {time.perf_counter() - start:.1f} s",
             file=sys.stderr,
         )
+        refine = {
+            "snap_radius": args.snap_radius,
+            "colour_weight": args.colour,
+            "border_limit": args.border_limit,
+            "hole_fraction": args.hole_fraction,
+        }
         for spec in args.methods:
             method = method_of(spec, args.layers, args.checkpoint)
             seconds = 0.0
@@ -155,18 +165,19 @@ def run(args: argparse.Namespace) -> int:
                     ]
                 )
                 seconds += time.perf_counter() - start
-                soft = smooth_masks(link_masks(soft), args.temporal_radius)
+                along = None if args.plain_temporal else flows
+                soft = smooth_masks(link_masks(soft), args.temporal_radius, along)
                 per_rule, written = foregrounds(soft, flows, args.explained_ratio)
                 for t, stem in enumerate(stems):
                     frame = guide_frame(frames_root / seq, stem, gt_size)
                     bg_written = int(per_rule["border"][1][t])
                     full = frame_labels(
-                        written[t], *gt_size, frame, args.snap_radius, bg_written, args.colour
+                        written[t], *gt_size, frame, background=bg_written, **refine
                     )
                     write_mask(_mk(tmp / spec / "layers" / seq) / f"{stem}.png", full)
                     for rule, (masks, bg) in per_rule.items():
                         labels = frame_labels(
-                            masks[t], *gt_size, frame, args.snap_radius, int(bg[t]), args.colour
+                            masks[t], *gt_size, frame, background=int(bg[t]), **refine
                         )
                         fg = (labels != int(bg[t])).astype(np.uint8)
                         write_mask(_mk(tmp / spec / rule / seq) / f"{stem}.png", fg)
@@ -179,7 +190,9 @@ def run(args: argparse.Namespace) -> int:
         f"medium {size[0]}x{size[1]} (computed at {FLOW_OVERSAMPLING}x), {args.threads} CPU "
         f"thread(s), batch {args.batch_size}, "
         f"explained ratio {args.explained_ratio:g}, temporal radius {args.temporal_radius}, "
-        f"snap radius {args.snap_radius:g}, colour weight {args.colour:g}\n"
+        f"snap radius {args.snap_radius:g}, colour weight {args.colour:g}, border limit "
+        f"{args.border_limit:g}, hole fraction {args.hole_fraction:g}"
+        f"{', plain temporal mean' if args.plain_temporal else ''}\n"
     )
     print(
         "| method | K | "
@@ -251,6 +264,23 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=COLOUR_WEIGHT,
         help="colour_foreground's weight, as segment's --colour-weight (0: off)",
+    )
+    parser.add_argument(
+        "--border-limit",
+        type=float,
+        default=BORDER_CONTACT_LIMIT,
+        help="drop_border_segments' limit, as segment's --border-limit (0: off)",
+    )
+    parser.add_argument(
+        "--hole-fraction",
+        type=float,
+        default=HOLE_FRACTION,
+        help="fill_holes' largest hole, as segment's --hole-fraction (0: off)",
+    )
+    parser.add_argument(
+        "--plain-temporal",
+        action="store_true",
+        help="average the masks without carrying them along the flow (segment's before 2026-11-25)",
     )
     return run(parser.parse_args(argv))
 

@@ -85,8 +85,9 @@ def test_frame_labels_relabels_what_colour_moves_between_foreground_and_backgrou
     soft[:, 5:11, 5:9] = torch.tensor([0.1, 0.9, 0.0])[:, None, None]
     soft[:, 5:11, 9:11] = torch.tensor([0.55, 0.05, 0.4])[:, None, None]
     soft[:, 0:3, 0:3] = torch.tensor([0.4, 0.0, 0.6])[:, None, None]
-    plain = frame_labels(soft, 64, 64, frame, 0.0, background=0, colour_weight=0.0)
-    refined = frame_labels(soft, 64, 64, frame, 0.0, background=0, colour_weight=1.0)
+    shape_off = {"border_limit": 0.0, "hole_fraction": 0.0}
+    plain = frame_labels(soft, 64, 64, frame, 0.0, background=0, colour_weight=0.0, **shape_off)
+    refined = frame_labels(soft, 64, 64, frame, 0.0, background=0, colour_weight=1.0, **shape_off)
     assert (plain[truth] == 0).sum() > 0  # the half-moving part was background
     gained = (plain == 0) & (refined != 0)
     upsampled = torch.nn.functional.interpolate(soft[None], (64, 64), mode="bilinear")[0]
@@ -104,3 +105,19 @@ def test_bad_shapes_fail_clearly() -> None:
         colour_log_ratio(frame[..., 0], truth)
     with pytest.raises(ShapeError, match="colour_foreground"):
         colour_foreground(frame, np.zeros((3, 3), np.float32), truth)
+
+
+def test_frame_labels_drops_border_segments_and_fills_holes_of_the_foreground() -> None:
+    # working size 16x16, output 64x64: object layer 1 with a hole, a band of layer 2 along the
+    # top border (parallax background that moves unlike layer 0)
+    soft = torch.zeros(3, 16, 16)
+    soft[0] = 1.0
+    soft[:, 5:12, 5:12] = torch.tensor([0.1, 0.9, 0.0])[:, None, None]
+    soft[:, 7:9, 7:9] = torch.tensor([0.6, 0.3, 0.1])[:, None, None]
+    soft[:, 0:2, :] = torch.tensor([0.2, 0.0, 0.8])[:, None, None]
+    off = frame_labels(soft, 64, 64, None, background=0, border_limit=0.0, hole_fraction=0.0)
+    on = frame_labels(soft, 64, 64, None, background=0)
+    assert (off[0:4] == 2).all() and (on[0:4] == 0).all()  # the band went to the background
+    hole = (off == 0)[24:40, 24:40]
+    assert hole.any() and (on[24:40, 24:40][hole] == 1).all()  # filled by the best other layer
+    assert np.array_equal(on[off == 1], off[off == 1])

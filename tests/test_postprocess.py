@@ -12,7 +12,9 @@ from motionlayers.pipeline.outputs import overlay
 from motionlayers.postprocess import (
     absorb_explained,
     background_layers,
+    border_contact,
     connected_components,
+    drop_border_segments,
     foreground_masks,
     iou_matrix,
     labels_to_masks,
@@ -92,6 +94,40 @@ def test_connected_components_and_small_segment_removal() -> None:
     cleaned = remove_small_segments(labels, min_size=3)
     assert cleaned[5, 0] == 0 and (cleaned == 1).sum() == 4 + 9
     assert (remove_small_segments(labels, min_size=10) == 1).sum() == 0
+
+
+def test_border_contact_known_values_and_scale_invariance() -> None:
+    components = np.zeros((40, 60), dtype=np.int64)
+    components[10:20, 20:30] = 1  # inside the frame
+    components[0:4, :] = 2  # a band along the top: 60 + 2 * 3 ring pixels over sqrt(240)
+    components[30:40, 0:10] = 3  # a corner square: 19 ring pixels over sqrt(100)
+    contact = border_contact(components, 4)
+    assert contact[1] == 0.0
+    assert contact[2] == pytest.approx(66 / np.sqrt(240))
+    assert contact[3] == pytest.approx(19 / 10)
+    doubled = np.kron(components, np.ones((2, 2), dtype=np.int64))
+    assert border_contact(doubled, 4)[1:] == pytest.approx(contact[1:], rel=0.06)
+
+
+def test_drop_border_segments_keeps_the_object_and_drops_the_band() -> None:
+    foreground = np.zeros((48, 64), dtype=bool)
+    foreground[20:32, 24:36] = True  # the object
+    foreground[0:6, 10:64] = True  # a band of parallax background along the top and right
+    foreground[0:30, 58:64] = True
+    kept = drop_border_segments(foreground)
+    assert kept[20:32, 24:36].all() and kept.sum() == 144
+    # nothing to keep instead: a lone segment, or only border-hugging ones, stays
+    band = foreground.copy()
+    band[20:32, 24:36] = False
+    assert (drop_border_segments(band) == band).all()
+    assert (drop_border_segments(foreground, limit=0) == foreground).all()
+    # a speck inside the frame does not make a large object entering the frame disappear
+    entering = np.zeros((48, 64), dtype=bool)
+    entering[10:48, 0:30] = True
+    entering[20, 50] = True
+    assert (drop_border_segments(entering) == entering).all()
+    with pytest.raises(ShapeError):
+        drop_border_segments(np.zeros((2, 3, 4), dtype=bool))
 
 
 def test_upsample_soft_masks_then_argmax() -> None:
@@ -205,3 +241,23 @@ def test_smooth_masks_averages_clipped_windows_and_keeps_the_simplex() -> None:
         smooth_masks(masks[0])
     with pytest.raises(InputError, match="temporal radius"):
         smooth_masks(masks, -1)
+
+
+def test_smooth_masks_along_the_flow_follows_a_moving_layer() -> None:
+    # a layer whose mask is a ramp translated by (1.5, 0.5) px per frame: bilinear sampling of
+    # a ramp is exact, so motion-compensated averaging gives every frame back where the paths
+    # stay in the image, and with zero flow it is the plain mean
+    frames, height, width, velocity = 5, 20, 30, (1.5, 0.5)
+    y, x = torch.meshgrid(torch.arange(height * 1.0), torch.arange(width * 1.0), indexing="ij")
+    ramps = [0.2 + 0.01 * (x - velocity[0] * t) + 0.005 * (y - velocity[1] * t) for t in range(5)]
+    first = torch.stack(ramps)
+    masks = torch.stack([first, 1 - first], 1)
+    flows = torch.tensor(velocity).view(1, 2, 1, 1).expand(frames, 2, height, width)
+    smooth = smooth_masks(masks, 2, flows)
+    assert torch.allclose(smooth, masks, atol=1e-5)
+    assert not torch.allclose(smooth_masks(masks, 2), masks, atol=1e-2)
+    still = smooth_masks(masks, 2, torch.zeros_like(flows))
+    assert torch.allclose(still, smooth_masks(masks, 2), atol=1e-6)
+    assert torch.allclose(still.sum(1), torch.ones(frames, height, width), atol=1e-5)
+    with pytest.raises(ShapeError, match="flows"):
+        smooth_masks(masks, 1, flows[:, :, :10])

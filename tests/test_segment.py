@@ -92,6 +92,7 @@ def test_segment_video_writes_every_output(tmp_path: Path) -> None:
     record = json.loads((tmp_path / "out" / "motion.json").read_text())
     assert record["snap_radius"] == pytest.approx(0.133) and record["temporal_radius"] == 1
     assert record["colour_weight"] == pytest.approx(0.5)
+    assert record["border_limit"] == pytest.approx(1.0) and record["hole_fraction"] == 0.2
 
 
 def test_snapping_changes_only_boundaries_and_can_be_switched_off(tmp_path: Path) -> None:
@@ -109,6 +110,10 @@ def test_snapping_changes_only_boundaries_and_can_be_switched_off(tmp_path: Path
         segment_source(video, tmp_path / "bad", temporal_radius=-1, **common)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="colour weight"):
         segment_source(video, tmp_path / "bad", colour_weight=-1, **common)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="border limit"):
+        segment_source(video, tmp_path / "bad", border_limit=-1, **common)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="hole fraction"):
+        segment_source(video, tmp_path / "bad", hole_fraction=2, **common)  # type: ignore[arg-type]
     assert not (tmp_path / "bad").exists()
 
 
@@ -133,12 +138,18 @@ def test_segment_frames_folder_through_cli(tmp_path: Path, capsys: pytest.Captur
             "largest",
             "--colour-weight",
             "0",
+            "--border-limit",
+            "0",
+            "--hole-fraction",
+            "0.5",
             "--no-progress",
         ]
     )
     assert code == 0 and "segmented 5 frames" in capsys.readouterr().out
     check_outputs(tmp_path / "out", [f"im{t}" for t in range(FRAMES)], (HEIGHT, WIDTH), 3)
-    assert json.loads((tmp_path / "out" / "motion.json").read_text())["colour_weight"] == 0.0
+    record = json.loads((tmp_path / "out" / "motion.json").read_text())
+    assert record["colour_weight"] == 0.0 and record["border_limit"] == 0.0
+    assert record["hole_fraction"] == 0.5
 
 
 def test_segment_with_a_trained_network_checkpoint(
@@ -171,9 +182,9 @@ def test_shipped_model_segments_a_moving_square() -> None:
 def test_segment_flow_folder(tmp_path: Path) -> None:
     folder = tmp_path / "flows"
     folder.mkdir()
-    flow = np.zeros((HEIGHT, WIDTH, 2), np.float32)
-    flow[10:30, 10:30] = (3.0, -1.0)
-    for t in range(3):
+    for t in range(3):  # a square that moves by (3, -1) pixels per frame, as its flow says
+        flow = np.zeros((HEIGHT, WIDTH, 2), np.float32)
+        flow[10 - t : 30 - t, 10 + 3 * t : 30 + 3 * t] = (3.0, -1.0)
         np.save(folder / f"f{t}.npy", flow)
     segment_source(
         folder, tmp_path / "out", method="robust-layers", layers=2, size=None, progress=False

@@ -18,9 +18,11 @@ from motionlayers.pipeline.events import (
 from motionlayers.pipeline.registry import DEFAULT_LAYERS
 from motionlayers.pipeline.segment import DEFAULT_SIZE
 from motionlayers.postprocess import (
+    BORDER_CONTACT_LIMIT,
     COLOUR_WEIGHT,
     EXPLAINED_RATIO,
     FOREGROUND_RULES,
+    HOLE_FRACTION,
     SNAP_RADIUS,
     TEMPORAL_RADIUS,
 )
@@ -125,6 +127,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(default %(default)s)",
     )
     parser.add_argument(
+        "--border-limit",
+        type=float,
+        default=BORDER_CONTACT_LIMIT,
+        help="foreground segments that hug the image border (boundary connectivity: border "
+        "pixels over the square root of the area, at least this) are dropped when a segment "
+        "inside the frame remains; 0: off (default %(default)s)",
+    )
+    parser.add_argument(
+        "--hole-fraction",
+        type=float,
+        default=HOLE_FRACTION,
+        help="holes of the foreground smaller than this fraction of its area are filled; "
+        "0: off (default %(default)s)",
+    )
+    parser.add_argument(
         "--temporal-radius",
         type=int,
         default=TEMPORAL_RADIUS,
@@ -168,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
         snap_radius=args.snap_radius,
         temporal_radius=args.temporal_radius,
         colour_weight=args.colour_weight,
+        border_limit=args.border_limit,
+        hole_fraction=args.hole_fraction,
     )
     print(result.summary())
     return 0

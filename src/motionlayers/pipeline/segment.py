@@ -1,9 +1,10 @@
 """``segment_source``: the whole segmentation of one input, written atomically.
 
 input -> forward flows at the working size (`inputs.load_flows`) -> method (soft masks, batches)
--> Hungarian temporal linking -> temporal smoothing -> one motion model per layer (`motion.fit`)
--> background layer (no ground truth) -> upsampling to the input size, boundaries snapped to the
-frame's edges (colour guided filter), foreground refined by the frame's colours -> ``OUT/masks``,
+-> Hungarian temporal linking -> temporal smoothing along the flow -> one motion model per layer
+(`motion.fit`) -> background layer (no ground truth) -> upsampling to the input size, boundaries
+snapped to the frame's edges (colour guided filter), foreground refined by the frame's colours
+and its shape (segments hugging the border dropped, holes filled) -> ``OUT/masks``,
 ``OUT/foreground``, ``OUT/flow``, ``OUT/overlay.mp4``, ``OUT/motion.json``.
 """
 
@@ -35,9 +36,11 @@ from motionlayers.pipeline.outputs import (
 )
 from motionlayers.pipeline.registry import get_method
 from motionlayers.postprocess import (
+    BORDER_CONTACT_LIMIT,
     COLOUR_WEIGHT,
     EXPLAINED_RATIO,
     FOREGROUND_RULES,
+    HOLE_FRACTION,
     SNAP_RADIUS,
     TEMPORAL_RADIUS,
     absorb_explained,
@@ -99,6 +102,8 @@ def segment_source(
     temporal_radius: int = TEMPORAL_RADIUS,
     colour_weight: float = COLOUR_WEIGHT,
     flow_oversample: int = FLOW_OVERSAMPLING,
+    border_limit: float = BORDER_CONTACT_LIMIT,
+    hole_fraction: float = HOLE_FRACTION,
 ) -> SegmentResult:
     """Segment a video file, a folder of frames or a folder of flow files into motion layers.
 
@@ -122,13 +127,18 @@ def segment_source(
         snap_radius: the upsampled layers' boundaries follow the frame's edges
             (`motionlayers.postprocess.snap_labels`, a colour guided filter of this radius, a
             fraction of the frame height; 0: off; flow inputs have no frame and are not snapped).
-        temporal_radius: the linked soft masks are averaged over this many frames on each side
-            (`motionlayers.postprocess.smooth_masks`; 0: off).
+        temporal_radius: the linked soft masks are averaged over this many frames on each side,
+            carried along the flow (`motionlayers.postprocess.smooth_masks`; 0: off).
         colour_weight: the foreground is refined by a per-frame colour model
             (`motionlayers.postprocess.colour_foreground`, this weight of the colour evidence
             against the motion's; 0: off; flow inputs have no frame and are not refined).
         flow_oversample: flow is computed on frames this many times the working size, then
             averaged down (`motionlayers.flow.FLOW_OVERSAMPLING`).
+        border_limit: foreground segments whose boundary connectivity reaches this limit are
+            dropped when a segment inside the frame remains
+            (`motionlayers.postprocess.drop_border_segments`; 0: off).
+        hole_fraction: holes of the foreground smaller than this fraction of its area are
+            filled (`motionlayers.postprocess.fill_holes`; 0: off).
 
     Raises:
         InputError: missing, corrupt or empty input, unknown method, unwritable output.
@@ -146,6 +156,10 @@ def segment_source(
         raise InputError("temporal radius", f"must be >= 0, got {temporal_radius}")
     if colour_weight < 0:
         raise InputError("colour weight", f"must be >= 0, got {colour_weight}")
+    if border_limit < 0:
+        raise InputError("border limit", f"must be >= 0, got {border_limit}")
+    if not 0 <= hole_fraction <= 1:
+        raise InputError("hole fraction", f"must be in [0, 1], got {hole_fraction}")
     if not 0 <= snap_radius <= 1:
         raise InputError(
             "snap radius", f"must be in [0, 1] (of the frame height), got {snap_radius}"
@@ -161,7 +175,7 @@ def segment_source(
         batches = range(0, len(flows), batch_size)
         for i in tqdm(batches, desc=f"segment ({method})", unit="batch", disable=not progress):
             masks.append(segmenter(flows[i : i + batch_size]))
-        soft = smooth_masks(link_masks(torch.cat(masks), "hungarian"), temporal_radius)
+        soft = smooth_masks(link_masks(torch.cat(masks), "hungarian"), temporal_radius, flows)
         count = soft.shape[1]
         labels = masks_to_labels(soft)
         theta = fit(flows, labels_to_masks(labels, count), MOTION_MODEL, "l1")
@@ -173,9 +187,8 @@ def segment_source(
         areas = final.mean((-2, -1)).cpu().numpy()
         for name in ("masks", "foreground", "flow"):
             (tmp / name).mkdir()
-        write_all_frames(
-            tmp, source, data, soft, flows, background, progress, snap_radius, colour_weight
-        )
+        refine = FrameRefinement(snap_radius, colour_weight, border_limit, hole_fraction)
+        write_all_frames(tmp, source, data, soft, flows, background, progress, refine)
         write_motion_json(
             tmp / "motion.json",
             {
@@ -189,6 +202,8 @@ def segment_source(
                 "temporal_radius": temporal_radius,
                 "snap_radius": snap_radius if data.kind != "flows" else 0.0,
                 "colour_weight": colour_weight if data.kind != "flows" else 0.0,
+                "border_limit": border_limit,
+                "hole_fraction": hole_fraction,
                 "frames": [
                     {
                         "stem": stem,
@@ -213,6 +228,17 @@ def segment_source(
     )
 
 
+@dataclass(frozen=True)
+class FrameRefinement:
+    """How `write_all_frames` turns each frame's working-size masks into full-size labels: the
+    settings of `motionlayers.postprocess.frame_labels` (all off by default)."""
+
+    snap_radius: float = 0.0
+    colour_weight: float = 0.0
+    border_limit: float = 0.0
+    hole_fraction: float = 0.0
+
+
 WRITE_THREADS = 2
 """Frames rendered and written at once: OpenCV and PIL release the GIL while they resize and
 encode, so per-frame outputs overlap (measured in benchmarks/segment_speed.py)."""
@@ -226,13 +252,11 @@ def write_all_frames(
     flows: torch.Tensor,
     background: torch.Tensor,
     progress: bool,
-    snap_radius: float = 0.0,
-    colour_weight: float = 0.0,
+    refine: FrameRefinement = FrameRefinement(),
 ) -> None:
     """Per-frame outputs of `segment_source` into ``root`` and ``root/overlay.mp4``.
 
-    Frames are upsampled (snapped to the frame's edges when ``snap_radius > 0``, the foreground
-    refined by its colours when ``colour_weight > 0``, `postprocess.frame_labels`) and their
+    Frames are upsampled and refined as ``refine`` says (`postprocess.frame_labels`) and their
     PNGs written by a small thread pool; the overlay video takes them back in order. ``soft (T,
     K, h, w)``, ``flows (T, 2, h, w)``, ``background (T,)``.
     """
@@ -240,7 +264,17 @@ def write_all_frames(
 
     def render(t: int, frame: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         bg = int(background[t])
-        full = frame_labels(soft[t], height, width, frame, snap_radius, bg, colour_weight)
+        full = frame_labels(
+            soft[t],
+            height,
+            width,
+            frame,
+            refine.snap_radius,
+            bg,
+            refine.colour_weight,
+            refine.border_limit,
+            refine.hole_fraction,
+        )
         flow_rgb = flow_to_color(flows[t : t + 1].cpu())
         foreground = (full != bg).astype(np.uint8) * 255
         write_frame_outputs(root, data.stems[t], full, foreground, flow_rgb)

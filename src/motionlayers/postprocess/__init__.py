@@ -7,7 +7,15 @@ from motionlayers.postprocess.appearance import (
     colour_foreground,
     colour_log_ratio,
 )
-from motionlayers.postprocess.components import connected_components, remove_small_segments
+from motionlayers.postprocess.components import (
+    BORDER_CONTACT_LIMIT,
+    HOLE_FRACTION,
+    border_contact,
+    connected_components,
+    drop_border_segments,
+    fill_holes,
+    remove_small_segments,
+)
 from motionlayers.postprocess.foreground import (
     EXPLAINED_RATIO,
     FOREGROUND_RULES,
@@ -42,9 +50,11 @@ from motionlayers.postprocess.upsample import (
 )
 
 __all__ = [
+    "BORDER_CONTACT_LIMIT",
     "COLOUR_WEIGHT",
     "EXPLAINED_RATIO",
     "FOREGROUND_RULES",
+    "HOLE_FRACTION",
     "LINKINGS",
     "SNAP_EPS",
     "SNAP_RADIUS",
@@ -53,9 +63,12 @@ __all__ = [
     "absorb_explained",
     "background_layers",
     "border_band",
+    "border_contact",
     "colour_foreground",
     "colour_log_ratio",
     "connected_components",
+    "drop_border_segments",
+    "fill_holes",
     "foreground_masks",
     "frame_labels",
     "guided_filter",
