@@ -98,10 +98,10 @@ def main() -> None:
         start = time.perf_counter()
         segment_source(video, Path(tmp_name) / "out", progress=False)
         total = time.perf_counter() - start
-        # the defaults before the colour step and 3x flow (2026-11-24), in the same process
+        # the defaults before the shape steps (2026-11-25), in the same process
         start = time.perf_counter()
         segment_source(
-            video, Path(tmp_name) / "base", progress=False, colour_weight=0.0, flow_oversample=2
+            video, Path(tmp_name) / "base", progress=False, border_limit=0.0, hole_fraction=0.0
         )
         baseline = time.perf_counter() - start
     count = len(frames)
@@ -116,7 +116,7 @@ def main() -> None:
         f"({100 * flow_seconds / total:.0f} %)"
     )
     print(
-        f"  previous defaults (no colour step, flow at 2x): {count / baseline:6.1f} frames/s "
+        f"  previous defaults (no border drop, no hole filling): {count / baseline:6.1f} frames/s "
         f"({1000 * baseline / count:.1f} ms/frame)"
     )
     for batch in (1, 8):

@@ -90,7 +90,7 @@ def test_segment_video_writes_every_output(tmp_path: Path) -> None:
     check_outputs(tmp_path / "out", stems, (HEIGHT, WIDTH), 3)
     assert result.frames == FRAMES and "segmented 5 frames" in result.summary()
     record = json.loads((tmp_path / "out" / "motion.json").read_text())
-    assert record["snap_radius"] == pytest.approx(0.133) and record["temporal_radius"] == 1
+    assert record["snap_radius"] == pytest.approx(0.1) and record["temporal_radius"] == 1
     assert record["colour_weight"] == pytest.approx(0.5)
     assert record["border_limit"] == pytest.approx(1.0) and record["hole_fraction"] == 0.2
 

@@ -9,6 +9,8 @@ frame (motion-compensated averaging), so that a moving object is averaged with i
 
 Measured on DAVIS-2016 train (first 10 scored frames per sequence, shipped K = 2 model, border
 rule, boundaries snapped): J 58.3 without, 59.6 with ``radius = 1``, 59.7 with 2, 58.6 with 3.
+Along the flow (every third scored frame, with the colour and shape steps): 59.2 -> 59.4 with
+radius 1, 57.0 -> 57.3 before the shape steps (radius 2: 57.0); 1.7 ms per frame at 128x224.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def _warped_mean(masks: torch.Tensor, flows: torch.Tensor, radius: int) -> torch
     count = torch.ones(frames, 1, height, width, dtype=masks.dtype, device=masks.device)
     reach = min(radius, frames - 1)
     # forward: rows t in [0, T - k) of frame t + k
-    position, alive = grid.expand(frames, -1, -1, -1), None
+    position, alive = grid.expand(frames, -1, -1, -1).contiguous(), None
     for k in range(1, reach + 1):
         position = position[: frames - k]
         position = position + _sample(flows[k - 1 : frames - 1], position)
@@ -84,7 +86,7 @@ def _warped_mean(masks: torch.Tensor, flows: torch.Tensor, radius: int) -> torch
         total[: frames - k] += weight * _sample(masks[k:], position)
         count[: frames - k] += weight
     # backward: rows t in [k, T) of frame t - k
-    position, alive = grid.expand(frames, -1, -1, -1), None
+    position, alive = grid.expand(frames, -1, -1, -1).contiguous(), None
     for k in range(1, reach + 1):
         target = position[1:]
         flow = flows[: frames - k]
