@@ -178,12 +178,15 @@ def segment_source(
         soft = smooth_masks(link_masks(torch.cat(masks), "hungarian"), temporal_radius, flows)
         count = soft.shape[1]
         labels = masks_to_labels(soft)
-        theta = fit(flows, labels_to_masks(labels, count), MOTION_MODEL, "l1")
+        first = labels_to_masks(labels, count)
+        theta = fit(flows, first, MOTION_MODEL, "l1")
         background = background_layers(labels, foreground_rule, flows, theta, MOTION_MODEL)
         soft = absorb_explained(soft, background, flows, theta, MOTION_MODEL, explained_ratio)
         final = labels_to_masks(masks_to_labels(soft), count)
-        if explained_ratio > 0:  # motion.json describes the layers as written: refit after it
-            theta = fit(flows, final, MOTION_MODEL, "l1")
+        # motion.json describes the layers as written: refit the frames that absorbing changed
+        changed = (final != first).flatten(1).any(1)
+        if changed.any():
+            theta[changed] = fit(flows[changed], final[changed], MOTION_MODEL, "l1")
         areas = final.mean((-2, -1)).cpu().numpy()
         for name in ("masks", "foreground", "flow"):
             (tmp / name).mkdir()

@@ -76,7 +76,9 @@ limits 0.5 / 0.75 / 1 / 2 / 3 (hike 65 -> 84, mallard-fly 27 -> 35, flamingo 45 
 sequence loses); applied at 128x224 before the colour step instead, 58.4."""
 
 
-def border_contact(components: np.ndarray, count: int) -> np.ndarray:
+def border_contact(
+    components: np.ndarray, count: int, areas: np.ndarray | None = None
+) -> np.ndarray:
     """Boundary connectivity of each component: its pixels on the image's outermost ring over
     the square root of its area (Zhu et al. 2014, "Saliency optimization from robust background
     detection"). Unitless and the same at any resolution: 0 for a segment inside the frame,
@@ -84,14 +86,17 @@ def border_contact(components: np.ndarray, count: int) -> np.ndarray:
 
     Args:
         components: ``(H, W)`` int component ids in ``[0, count)``.
+        areas: ``(count,)`` pixel counts when the caller has them (OpenCV's stats).
 
     Returns:
         ``(count,)`` float64.
     """
-    ring = np.zeros(components.shape, dtype=bool)
-    ring[0], ring[-1], ring[:, 0], ring[:, -1] = True, True, True, True
-    on_ring = np.bincount(components[ring].reshape(-1), minlength=count)
-    areas = np.bincount(components.reshape(-1), minlength=count)
+    ring = np.concatenate(
+        [components[0], components[-1], components[1:-1, 0], components[1:-1, -1]]
+    )
+    on_ring = np.bincount(ring, minlength=count)
+    if areas is None:
+        areas = np.bincount(components.reshape(-1), minlength=count)
     return on_ring / np.sqrt(np.maximum(areas, 1))
 
 
@@ -129,13 +134,13 @@ def drop_border_segments(
     )
     if count <= 2:  # background and at most one segment
         return foreground.copy()
-    contact = border_contact(components, count)
     areas = stats[:, cv2.CC_STAT_AREA]
+    contact = border_contact(components, count, areas)
     inner = (contact[1:] < limit) & (areas[1:] >= min_fraction * areas[1:].max())
-    if not inner.any():
-        return foreground.copy()
     dropped = contact >= limit
     dropped[0] = False  # label 0 is the background
+    if not inner.any() or not dropped.any():
+        return foreground.copy()
     return foreground & ~dropped[components]
 
 
@@ -169,4 +174,6 @@ def fill_holes(foreground: np.ndarray, max_fraction: float = HOLE_FRACTION) -> n
     inside = (x > 0) & (y > 0) & (x + w < width) & (y + h < height)
     holes = inside & (size < max_fraction * area)
     holes[0] = False  # label 0 is the foreground itself
+    if not holes.any():
+        return foreground.copy()
     return foreground | holes[components]
