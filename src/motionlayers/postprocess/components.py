@@ -119,14 +119,13 @@ def drop_border_segments(
     Args:
         foreground: ``(H, W)`` bool.
         limit: boundary connectivity from which a segment is dropped (<= 0: nothing is).
+        min_fraction: smallest area of a segment inside the frame that lets the others go, as a
+            fraction of the largest segment's.
 
     Returns:
         ``(H, W)`` bool, a subset of ``foreground``.
     """
-    foreground = np.asarray(foreground)
-    if foreground.ndim != 2:
-        raise ShapeError(f"drop_border_segments: expected (H, W), got {foreground.shape}")
-    foreground = foreground.astype(bool, copy=False)
+    foreground = _binary(foreground, "drop_border_segments")
     if limit <= 0:
         return foreground.copy()
     count, components, stats, _ = cv2.connectedComponentsWithStats(
@@ -159,10 +158,7 @@ def fill_holes(foreground: np.ndarray, max_fraction: float = HOLE_FRACTION) -> n
     Returns:
         ``(H, W)`` bool, a superset of ``foreground``.
     """
-    foreground = np.asarray(foreground)
-    if foreground.ndim != 2:
-        raise ShapeError(f"fill_holes: expected (H, W), got {foreground.shape}")
-    foreground = foreground.astype(bool, copy=False)
+    foreground = _binary(foreground, "fill_holes")
     area = int(foreground.sum())
     if max_fraction <= 0 or area == 0:
         return foreground.copy()
@@ -177,3 +173,11 @@ def fill_holes(foreground: np.ndarray, max_fraction: float = HOLE_FRACTION) -> n
     if not holes.any():
         return foreground.copy()
     return foreground | holes[components]
+
+
+def _binary(mask: np.ndarray, caller: str) -> np.ndarray:
+    """``mask`` as an ``(H, W)`` bool array (no copy when it is one already)."""
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ShapeError(f"{caller}: expected (H, W), got {mask.shape}")
+    return mask.astype(bool, copy=False)
