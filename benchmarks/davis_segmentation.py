@@ -280,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--plain-temporal",
         action="store_true",
-        help="average the masks without carrying them along the flow (segment's before 2026-11-25)",
+        help="average the masks without carrying them along the flow (segment's before "
+        "2026-11-24 (3))",
     )
     return run(parser.parse_args(argv))
 

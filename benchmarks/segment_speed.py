@@ -98,7 +98,7 @@ def main() -> None:
         start = time.perf_counter()
         segment_source(video, Path(tmp_name) / "out", progress=False)
         total = time.perf_counter() - start
-        # the defaults before the shape steps (2026-11-25), in the same process
+        # the defaults before the shape steps (2026-11-24 (3)), in the same process
         start = time.perf_counter()
         segment_source(
             video, Path(tmp_name) / "base", progress=False, border_limit=0.0, hole_fraction=0.0
