@@ -61,7 +61,7 @@ def colour_log_ratio(
             f"colour_log_ratio: frame (H, W, 3) and foreground (H, W) must agree, got "
             f"{frame.shape} and {foreground.shape}"
         )
-    size = max(1, round(erode * frame.shape[0]))
+    size = radius_pixels(erode, frame.shape[0])
     kernel = np.ones((size, size), np.uint8)
     inside = cv2.erode(foreground.astype(np.uint8), kernel).astype(bool)
     outside = cv2.erode((~foreground).astype(np.uint8), kernel).astype(bool)
