@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from motionlayers.errors import InputError
-from motionlayers.io.atomic import atomic_directory, atomic_path
+from motionlayers.io.atomic import (
+    MANIFEST,
+    RESUME_PREFIX,
+    STAGE_PREFIX,
+    atomic_directory,
+    atomic_path,
+    read_manifest,
+    recover_stages,
+)
 
 
 def _mode(path: Path) -> int:
@@ -32,15 +44,145 @@ def test_atomic_path_writes_on_success_only_with_umask_permissions(tmp_path: Pat
             pass
 
 
-def test_atomic_directory_replaces_the_old_folder_only_on_success(tmp_path: Path) -> None:
+def _listing(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+
+
+def test_atomic_directory_writes_entries_only_on_success(tmp_path: Path) -> None:
     out = tmp_path / "out"
     with atomic_directory(out) as tmp:
         (tmp / "x").write_text("1")
     plain = tmp_path / "plain"
     plain.mkdir()
     assert (out / "x").read_text() == "1" and _mode(out) == _mode(plain)
+    assert read_manifest(out) == {"x"}
     with pytest.raises(RuntimeError), atomic_directory(out) as tmp:
         (tmp / "y").write_text("2")
         raise RuntimeError("segmentation failed")
-    assert os.listdir(out) == ["x"]
+    assert _listing(out) == [MANIFEST, "x"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "plain"]
+
+
+def test_a_failed_run_leaves_no_output_folder_behind(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError), atomic_directory(tmp_path / "a" / "b") as tmp:
+        (tmp / "y").write_text("2")
+        raise RuntimeError("bad input")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_directory_never_removes_the_users_files(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "thesis_draft.txt").write_text("years of work")
+    entries = ("masks", "motion.json")
+    for run in range(2):
+        with atomic_directory(out, entries=entries) as tmp:
+            (tmp / "masks").mkdir()
+            (tmp / "masks" / f"{run}.png").write_text("m")
+            (tmp / "motion.json").write_text(str(run))
+    assert (out / "thesis_draft.txt").read_text() == "years of work"
+    assert _listing(out) == [MANIFEST, "masks", "masks/1.png", "motion.json", "thesis_draft.txt"]
+    # a file of the user's inside an entry, or an entry the tool did not write: refused
+    (out / "masks" / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="not written by motionlayers"):
+        with atomic_directory(out, entries=entries):
+            raise AssertionError("the block must not run")
+    assert (out / "masks" / "notes.txt").read_text() == "mine"
+    other = tmp_path / "other"
+    (other / "masks").mkdir(parents=True)
+    with pytest.raises(InputError, match="not written by motionlayers"):
+        with atomic_directory(other, entries=entries):
+            pass
+    # pruning removes the tool's own earlier entries only (masks/ holds a file of the user's)
+    with atomic_directory(out, entries=None) as tmp:
+        (tmp / "fresh").write_text("f")
+    assert _listing(out) == [
+        MANIFEST, "fresh", "masks", "masks/1.png", "masks/notes.txt", "thesis_draft.txt"
+    ]
+    assert read_manifest(out) == {"fresh", "masks/1.png"}
+
+
+@pytest.mark.parametrize(
+    ("output", "source"),
+    [("data", "data"), ("data/seq/out", "data/seq"), (".", "data/seq"), ("data", "data/a.mp4")],
+)
+def test_an_output_that_is_contains_or_lies_inside_the_input_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output: str, source: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "seq").mkdir(parents=True)
+    (tmp_path / "data" / "a.mp4").write_text("v")
+    before = _listing(tmp_path)
+    with pytest.raises(InputError, match="input"):
+        with atomic_directory(output, inputs=[source]):
+            pass
+    assert _listing(tmp_path) == before
+
+
+_KILLED_WRITER = """
+import sys, time
+from pathlib import Path
+from motionlayers.io.atomic import atomic_directory
+with atomic_directory(sys.argv[1], entries=("masks", "motion.json")) as tmp:
+    (tmp / "masks").mkdir()
+    (tmp / "masks" / "new.png").write_text("new")
+    print("staged", flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_a_killed_run_keeps_the_previous_outputs(tmp_path: Path, sig: int) -> None:
+    out = tmp_path / "out"
+    with atomic_directory(out, entries=("masks", "motion.json")) as tmp:
+        (tmp / "masks").mkdir()
+        (tmp / "masks" / "old.png").write_text("old")
+        (tmp / "motion.json").write_text("old")
+    before = _listing(out)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(out)], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None and child.stdout.readline().strip() == "staged"
+    assert any(p.name.startswith(STAGE_PREFIX) for p in out.iterdir())
+    child.send_signal(sig)
+    child.wait(timeout=30)
+    leftovers = [p.name for p in out.iterdir() if p.name.startswith(STAGE_PREFIX)]
+    assert bool(leftovers) == (sig == signal.SIGKILL)  # nothing can clean up after SIGKILL
+    recover_stages(out)  # what the next run into ``out`` does first
+    assert _listing(out) == before
+
+
+def test_a_commit_killed_halfway_is_finished_by_the_next_run(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with atomic_directory(out, entries=("a", "b")) as tmp:
+        (tmp / "a").write_text("old a")
+        (tmp / "b").write_text("old b")
+    # a stage whose journal was written and whose first entry was moved before the kill
+    stage = out / f"{STAGE_PREFIX}killed"
+    stage.mkdir()
+    (stage / "b").write_text("new b")
+    (stage / ".old").mkdir()
+    os.replace(out / "a", stage / ".old" / "a")
+    (out / "a").write_text("new a")
+    journal = {"write": ["a", "b"], "remove": [], "files": ["a", "b"]}
+    (stage / "COMMIT").write_text(json.dumps(journal))
+    recover_stages(out)
+    assert (out / "a").read_text() == "new a" and (out / "b").read_text() == "new b"
+    assert _listing(out) == [MANIFEST, "a", "b"]
+
+
+def test_a_resumable_stage_survives_a_failure_and_comes_back(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError), atomic_directory(out, resume_key="k1") as tmp:
+        (tmp / "masks").mkdir()
+        (tmp / "masks" / "00000.png").write_text("done")
+        raise RuntimeError("stopped")
+    with atomic_directory(out, resume_key="k1") as tmp:
+        assert (tmp / "masks" / "00000.png").read_text() == "done"
+        (tmp / "masks" / "00001.png").write_text("done")
+    assert _listing(out) == [MANIFEST, "masks", "masks/00000.png", "masks/00001.png"]
+    with pytest.raises(RuntimeError), atomic_directory(out, resume_key="k1") as tmp:
+        raise RuntimeError("stopped")
+    with atomic_directory(out, resume_key="k2") as tmp:  # other settings: the old state goes
+        assert list(tmp.iterdir()) == [tmp / "lock"]
+    assert not [p for p in out.iterdir() if p.name.startswith(RESUME_PREFIX)]
