@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             args.protocol,
             "--selection",
             args.selection,
-            "--out",
+            "-o",
             str(root / "out"),
         ]
         if args.workers:

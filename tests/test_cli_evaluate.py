@@ -44,7 +44,7 @@ def test_evaluate_prints_table_and_writes_files(
             str(tmp_path / "gt"),
             "--protocol",
             "davis16",
-            "--out",
+            "-o",
             str(out),
             "--workers",
             "2",
@@ -76,7 +76,7 @@ def test_missing_frames_exit_1_naming_them(
             str(tmp_path / "gt"),
             "--protocol",
             "fbms",
-            "--out",
+            "-o",
             str(tmp_path / "out"),
         ]
     )

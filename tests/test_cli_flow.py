@@ -48,7 +48,7 @@ def test_video_to_flo(tmp_path, capsys):
     video = write_video(tmp_path / "clip.avi", frames(3))
     assert run(video, "-o", tmp_path / "out") == 0
     out = tmp_path / "out"
-    assert sorted(p.name for p in out.iterdir()) == ["00000.flo", "00001.flo", "color"]
+    assert sorted(visible(out)) == ["00000.flo", "00001.flo", "color"]
     assert sorted(p.name for p in (out / "color").iterdir()) == ["00000.png", "00001.png"]
     flow = read_flow(out / "00000.flo")
     assert flow.shape == (48, 64, 2)
@@ -65,19 +65,20 @@ def test_folder_with_size_and_format(tmp_path, fmt):
     folder.mkdir()
     for index, image in enumerate(frames(3)):
         cv2.imwrite(str(folder / f"img_{index:03d}.png"), image)
-    args = ["--size", "24x32", "--format", fmt, "--backend", "dis-fast"]
+    args = ["--working-size", "32x24", "--format", fmt, "--flow", "dis-fast"]
     assert run(folder, "-o", tmp_path / "out", *args) == 0
-    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    names = sorted(visible(tmp_path / "out"))
     assert names == ["color", f"img_000.{fmt}", f"img_001.{fmt}"]
     assert read_flow(tmp_path / "out" / f"img_000.{fmt}").shape == (24, 32, 2)
 
 
-def test_overwrites_previous_output(tmp_path):
-    video = write_video(tmp_path / "clip.avi", frames(2))
+def test_replaces_its_own_previous_output_and_keeps_the_users_files(tmp_path):
     (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "stale.txt").write_text("old")
-    assert run(video, "-o", tmp_path / "out") == 0
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["00000.flo", "color"]
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    assert run(write_video(tmp_path / "long.avi", frames(3)), "-o", tmp_path / "out") == 0
+    assert run(write_video(tmp_path / "clip.avi", frames(2)), "-o", tmp_path / "out") == 0
+    assert sorted(visible(tmp_path / "out")) == ["00000.flo", "color", "notes.txt"]
+    assert (tmp_path / "out" / "notes.txt").read_text() == "mine"
 
 
 def test_precomputed_backend_converts(tmp_path):
@@ -88,7 +89,7 @@ def test_precomputed_backend_converts(tmp_path):
             video,
             "-o",
             tmp_path / "npy",
-            "--backend",
+            "--flow",
             f"precomputed:{tmp_path / 'flo'}",
             "--format",
             "npy",
@@ -113,7 +114,7 @@ def empty_video(tmp_path: Path) -> Path:
         (empty_video, [], "no frames"),
         (lambda tmp: write_video(tmp / "one.avi", frames(1)), [], "at least two frames"),
         (lambda tmp: write_video(tmp / "v.avi", frames(2)), ["--size", "big"], "expected HxW"),
-        (lambda tmp: write_video(tmp / "v.avi", frames(2)), ["--backend", "x"], "valid: dis-fast"),
+        (lambda tmp: write_video(tmp / "v.avi", frames(2)), ["--flow", "x"], "valid: dis-fast"),
     ],
 )
 def test_bad_input_exit_1_and_no_output(tmp_path, capsys, make_input, extra, message):
@@ -124,11 +125,15 @@ def test_bad_input_exit_1_and_no_output(tmp_path, capsys, make_input, extra, mes
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def visible(folder):
+    return [p.name for p in folder.iterdir() if not p.name.startswith(".")]
+
+
 def test_refuses_to_replace_its_input(tmp_path, capsys):
     folder = tmp_path / "frames"
     folder.mkdir()
     for index, image in enumerate(frames(2)):
         cv2.imwrite(str(folder / f"{index}.png"), image)
     assert run(folder, "-o", folder) == 1
-    assert "would replace the input" in capsys.readouterr().err
+    assert "the output folder is the input" in capsys.readouterr().err
     assert sorted(p.name for p in folder.iterdir()) == ["0.png", "1.png"]

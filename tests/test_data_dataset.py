@@ -63,7 +63,7 @@ def test_writer_layout_and_contents(tmp_path):
     out.mkdir()
     (out / "stale.txt").write_text("old")
     write_synthetic_dataset(out, count=2, config=config, seed=4, mode="frames", frames=2)
-    assert not (out / "stale.txt").exists()
+    assert (out / "stale.txt").read_text() == "old"  # not written by motionlayers: kept
     meta = json.loads((out / "meta.json").read_text())
     assert meta["count"] == 2 and meta["frames"] == 2 and meta["config"]["height"] == 32
     for index, name in enumerate(["synth0000", "synth0001"]):

@@ -100,7 +100,10 @@ def test_missing_prediction_is_an_error_naming_frames(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="a/00001, a/00003"):
         evaluate_folders(tmp_path / "pred", tmp_path / "gt", "fbms")
     write_split(tmp_path, "b", [square(2, 2)] * 3, [])
-    with pytest.raises(InputError, match="b/00000"):
+    with pytest.raises(InputError, match=r"pred/b: holds no mask images"):
+        evaluate_folders(tmp_path / "pred", tmp_path / "gt", "fbms")
+    (tmp_path / "pred" / "b").rmdir()
+    with pytest.raises(InputError, match=r"no prediction for 1 of the 2 .*: b \(--sequences"):
         evaluate_folders(tmp_path / "pred", tmp_path / "gt", "fbms")
     with pytest.raises(InputError, match="does not exist"):
         evaluate_folders(tmp_path / "nope", tmp_path / "gt", "fbms")

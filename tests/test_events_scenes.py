@@ -166,7 +166,7 @@ def test_cli_sub_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         ]
     )
     assert args.func(args) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["00000", "00001"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["00000", "00001"]
     metas = [json.loads((out / name / "meta.json").read_text()) for name in ("00000", "00001")]
     assert [m["seed"] for m in metas] == [1, 2] and metas[0]["sensor_size"] == [40, 30]
     assert "2 recording(s)" in capsys.readouterr().out

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import struct
+import warnings
+import zlib
 from pathlib import Path
 
 import cv2
@@ -21,7 +24,7 @@ from motionlayers.flow import (
     resize_flow,
     to_tensor,
 )
-from motionlayers.io import iter_frames, list_frames, read_frames, write_flow
+from motionlayers.io import iter_frames, list_frames, read_frames, read_image, write_flow
 
 SHIFT = (3, 2)  # (u, v) in pixels
 
@@ -68,7 +71,7 @@ def write_video(path: Path, frames: list[np.ndarray]) -> None:
 
 def test_registry_names_and_unknown():
     assert {"dis-medium", "dis-fast", "farneback", "precomputed"} <= set(available_backends())
-    with pytest.raises(InputError, match="unknown flow backend 'raft'; valid: dis-fast, dis-med"):
+    with pytest.raises(InputError, match="^flow backend: unknown 'raft'; valid: dis-fast, dis-med"):
         get_backend("raft")
     backend = get_backend("farneback")
     assert get_backend(backend) is backend
@@ -123,6 +126,22 @@ def test_backend_bad_frames():
         backend(frame0.astype(np.float32), frame1)
     with pytest.raises(ShapeError, match=r"\(H, W, 3\)"):
         backend(frame0[:, :, :2], frame1[:, :, :2])
+
+
+def test_dis_states_its_smallest_frames():
+    """OpenCV DIS needs 8 px a side and 12 on the longer one: smaller frames are an InputError
+    that says so, not cv2.error; frames at the bound work."""
+    backend = get_backend("dis-medium")
+    for height, width in [(8, 12), (12, 8)]:
+        frame = texture(height, width)
+        assert backend(frame, frame).shape == (height, width, 2)
+    for height, width in [(2, 2), (11, 11), (7, 40)]:
+        frame = texture(height, width)
+        with pytest.raises(InputError, match=rf"^dis-medium flow: frames of {width}x{height} are"):
+            backend(frame, frame)
+    with pytest.raises(InputError, match=r"^working size: frames of 6x6 .* at least 8 px"):
+        backend.check_size(6, 6, "working size")
+    get_backend("farneback")(texture(2, 2), texture(2, 2))  # Farneback has no minimum
 
 
 def test_precomputed_backend(tmp_path):
@@ -195,6 +214,57 @@ def test_frames_errors(tmp_path):
         list(iter_frames(tmp_path / "bad"))
 
 
+def png_header(width: int, height: int) -> bytes:
+    """A grey PNG that declares ``width x height`` but holds one row of data."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+    data = chunk(b"IDAT", zlib.compress(bytes(width + 1)))
+    return b"\x89PNG\r\n\x1a\n" + header + data + chunk(b"IEND", b"")
+
+
+def test_frames_beyond_the_bound_are_refused_from_their_header(tmp_path, monkeypatch):
+    """An 8000x8000 frame is refused before it is decoded (OpenCV is never asked), a Pillow
+    "decompression bomb" too, without Pillow's warning."""
+    write_frames(tmp_path / "frames", count=2)
+    (tmp_path / "frames" / "frame3.png").write_bytes(png_header(8000, 8000))
+    (tmp_path / "huge.png").write_bytes(png_header(100_000, 100_000))
+    frames = iter_frames(tmp_path / "frames")
+    next(frames), next(frames)
+    monkeypatch.setattr(cv2, "imread", None)
+    with pytest.raises(InputError, match=r"frame3\.png: image of 8000x8000 \(64.0 Mpx\) is larger"):
+        next(frames)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InputError, match=r"huge\.png: image declares more pixels than"):
+            read_image(tmp_path / "huge.png")
+
+
+def test_resize_target_and_video_size_are_bounded(tmp_path):
+    write_video(tmp_path / "clip.avi", write_frames(tmp_path / "frames", count=2))
+    with pytest.raises(InputError, match=r"^working size: 100000x100000 \(10000.0 Mpx\) is larger"):
+        iter_frames(tmp_path / "clip.avi", size=(100_000, 100_000))
+    big = [np.zeros((4100, 4100, 3), np.uint8)] * 2
+    write_video(tmp_path / "big.avi", big)
+    with pytest.raises(InputError, match=r"big\.avi: video frame of 4100x4100 .* larger"):
+        iter_frames(tmp_path / "big.avi")
+
+
+def test_video_readers_say_nothing_on_stderr(tmp_path, capfd):
+    """OpenCV's AVI parser prints to file descriptor 2 for a truncated file; the one line of
+    the error is all a user sees."""
+    write_video(tmp_path / "clip.avi", write_frames(tmp_path / "frames", count=3))
+    data = (tmp_path / "clip.avi").read_bytes()
+    (tmp_path / "clip.avi").write_bytes(data[: len(data) // 3])
+    with pytest.raises(InputError, match="cannot be opened as a video"):
+        iter_frames(tmp_path / "clip.avi")
+    assert capfd.readouterr().err == ""
+
+
 # --- iteration ----------------------------------------------------------------------------------
 
 
@@ -248,7 +318,7 @@ def test_iter_flows_oversampled(tmp_path):
 
 def test_iter_flows_errors(tmp_path):
     write_frames(tmp_path / "one", count=1)
-    with pytest.raises(InputError, match="unknown flow backend"):
+    with pytest.raises(InputError, match="flow backend: unknown"):
         iter_flows(tmp_path / "one", backend="nope")
     with pytest.raises(InputError, match="does not exist"):
         iter_flows(tmp_path / "missing")

@@ -97,7 +97,12 @@ def test_atomic_directory_never_removes_the_users_files(tmp_path: Path) -> None:
     with atomic_directory(out, entries=None) as tmp:
         (tmp / "fresh").write_text("f")
     assert _listing(out) == [
-        MANIFEST, "fresh", "masks", "masks/1.png", "masks/notes.txt", "thesis_draft.txt"
+        MANIFEST,
+        "fresh",
+        "masks",
+        "masks/1.png",
+        "masks/notes.txt",
+        "thesis_draft.txt",
     ]
     assert read_manifest(out) == {"fresh", "masks/1.png"}
 

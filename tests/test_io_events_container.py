@@ -9,6 +9,7 @@ import pytest
 
 from motionlayers.errors import InputError, ShapeError
 from motionlayers.io import Events, parse_sensor_size
+from motionlayers.io.event_container import check_windows
 
 
 def make(n: int = 10, size: tuple[int, int] = (8, 4)) -> Events:
@@ -84,6 +85,38 @@ def test_shape_errors() -> None:
 def test_bad_sensor_size(size: object) -> None:
     with pytest.raises(InputError, match="sensor_size"):
         parse_sensor_size(size)
+
+
+def test_sensor_size_is_bounded() -> None:
+    assert parse_sensor_size("2048x2048") == (2048, 2048)
+    with pytest.raises(InputError, match=r"^--sensor-size: a sensor of 100000x100000 .*maximum"):
+        parse_sensor_size("100000x100000", "--sensor-size")
+    with pytest.raises(InputError, match=r"a sensor of 9000x10 is longer than the maximum"):
+        Events.empty((9000, 10))
+
+
+def test_non_numeric_arrays_are_input_errors() -> None:
+    with pytest.raises(InputError, match=r"^events.x: expected numbers, got dtype <U1"):
+        Events(t=[0, 1], x=["a", "b"], y=[0, 0], p=[1, 1], sensor_size=(4, 4))
+
+
+def test_check_windows_states_its_bounds() -> None:
+    events = make(1000)  # t = 0, 10, ..., 9990 us
+    assert check_windows(events, None, 1000) == 10
+    assert check_windows(events, 100, None) == 10
+    bad = [
+        ((None, 1), r"^--window-us: 1 is too short: a window must hold at least 1000 us"),
+        ((1, None), r"^--window-events: 1 is too short: .* at least 100 events"),
+        ((None, 0), r"^--window-us: must be positive"),
+        ((100, 1000), r"^--window-us: give --window-events or --window-us, not both"),
+        ((None, None), r"^--window-events: give --window-events or --window-us"),
+    ]
+    for (window_events, window_us), message in bad:
+        with pytest.raises(InputError, match=message):
+            check_windows(events, window_events, window_us)
+    long = Events(t=[0, 10**9], x=[0, 1], y=[0, 1], p=[1, 1], sensor_size=(4, 4))
+    with pytest.raises(InputError, match=r"cuts the 1e\+03 s recording into 1000001 windows"):
+        check_windows(long, None, 1000)
 
 
 def test_parse_sensor_size_forms() -> None:

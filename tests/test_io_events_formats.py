@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import h5py
@@ -146,6 +147,35 @@ def test_npz_errors(tmp_path: Path) -> None:
     path.write_bytes(b"PK\x03\x04 but not a zip")
     with pytest.raises(InputError, match=r"\.npz"):
         read_events(path, sensor_size=SIZE)
+    path.write_bytes(b"")
+    with pytest.raises(InputError, match=r"bad\.npz: is empty \(0 bytes\)"):
+        read_events(path, sensor_size=SIZE)
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"x": np.array(["a", "b"])}, r"'x' must hold numbers, got dtype <U1"),
+        ({"x": np.array([{}, {}], dtype=object)}, "Python objects"),
+        ({"x": np.zeros((2, 2))}, r"'x' must have 1 dimension\(s\), got \(2, 2\)"),
+        ({"width": np.array([7, 5])}, r"'width' must be a single value"),
+    ],
+)
+def test_npz_arrays_are_checked_from_their_headers(
+    tmp_path: Path, arrays: dict[str, np.ndarray], message: str
+) -> None:
+    path = tmp_path / "bad.npz"
+    good = {"t": np.array([1, 2]), "x": [0, 1], "y": [0, 1], "p": [0, 1], "width": 7, "height": 5}
+    np.savez(path, **{**good, **arrays}, allow_pickle=True)
+    with pytest.raises(InputError, match=rf"bad\.npz( \(array .x.\))?: .*{message}"):
+        read_events(path)
+
+
+def test_text_with_nan_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "e.txt"
+    path.write_text("7 5\n0.1 1 1 1\nnan 2 2 0\n")
+    with pytest.raises(InputError, match=r"e\.txt: line 3: NaN or infinite value"):
+        read_events(path)
 
 
 def test_evimo_single_npz(tmp_path: Path) -> None:
@@ -223,6 +253,23 @@ def test_mvsec_layout(tmp_path: Path) -> None:
     assert len(read_events(path, sensor_size=SIZE, group="davis/right")) == 10
     with pytest.raises(InputError, match="davis/nowhere"):
         read_events(path, sensor_size=SIZE, group="davis/nowhere")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (1, r"'/events/x' must be a 1-D dataset, got a scalar"),
+        (["a", "b"], r"'/events/x' must hold numbers, got dtype object"),
+        (np.zeros((2, 2)), r"'/events/x' must be a 1-D dataset, got shape \(2, 2\)"),
+    ],
+)
+def test_hdf5_scalar_and_string_datasets(tmp_path: Path, value: object, message: str) -> None:
+    path = tmp_path / "e.h5"
+    with h5py.File(path, "w") as f:
+        for key in "xytp":
+            f[f"events/{key}"] = value if key == "x" else np.array([0, 1])
+    with pytest.raises(InputError, match=rf"^{re.escape(str(path))}: {message}"):
+        read_events(path, sensor_size=SIZE)
 
 
 def test_hdf5_without_events_and_corrupt(tmp_path: Path) -> None:

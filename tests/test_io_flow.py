@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import re
 import struct
+import zipfile
 from pathlib import Path
 
 import cv2
@@ -13,6 +15,7 @@ import pytest
 from motionlayers.errors import InputError, ShapeError
 from motionlayers.io import (
     FLOW_FORMATS,
+    numpy_arrays,
     read_flow,
     read_flow_with_valid,
     read_kitti_flow,
@@ -228,11 +231,11 @@ def test_corrupt_npy(tmp_path, array, match):
 def test_npy_garbage_and_pickled(tmp_path):
     garbage = tmp_path / "garbage.npy"
     garbage.write_bytes(b"not numpy at all")
-    with raises_naming(garbage, "cannot load npy"):
+    with raises_naming(garbage, "not a NumPy .npy array"):
         read_flow(garbage)
     pickled = tmp_path / "pickled.npy"
     np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with raises_naming(pickled, "cannot load npy"):
+    with raises_naming(pickled, "Python objects"):
         read_flow(pickled)
 
 
@@ -243,8 +246,84 @@ def test_corrupt_npz(tmp_path):
         read_flow(ambiguous)
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"PK\x03\x04 broken zip")
-    with raises_naming(garbage, "cannot load npz"):
+    with raises_naming(garbage, "not a readable .npz archive"):
         read_flow(garbage)
+
+
+# --- what a header declares is checked before the data is read ---------------------------------
+
+
+def npy_with_header(shape: tuple[int, ...], data: bytes = b"") -> bytes:
+    """An ``.npy`` whose header declares ``shape`` float32, followed by ``data`` only."""
+    buffer = io.BytesIO()
+    header = {"descr": "<f4", "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(buffer, header)
+    return buffer.getvalue() + data
+
+
+def test_npy_header_claiming_74_gib_is_refused_before_allocating(tmp_path, monkeypatch):
+    path = tmp_path / "f.npy"
+    path.write_bytes(npy_with_header((100_000, 100_000, 2), b"\0" * 64))
+
+    def read_data(*args):
+        raise AssertionError("the data was read")
+
+    monkeypatch.setattr(numpy_arrays, "_read_data", read_data)
+    with raises_naming(path, r"flow of 100000x100000 .*larger than the maximum of 16.8 Mpx"):
+        read_flow(path)
+
+
+def test_npy_truncated_within_the_bound(tmp_path):
+    path = tmp_path / "f.npy"
+    path.write_bytes(npy_with_header((4, 5, 2), b"\0" * 100))
+    with raises_naming(
+        path, r"truncated: the header declares 160 bytes of data, the file holds 100"
+    ):
+        read_flow(path)
+
+
+def test_npz_bomb_is_refused_from_the_member_header(tmp_path):
+    """A member that declares a huge flow is refused before it is inflated; one whose zip size
+    disagrees with its header is corrupt."""
+    path = tmp_path / "f.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("flow.npy", npy_with_header((30_000, 30_000, 2), bytes(1 << 20)))
+    with raises_naming(path, r"flow of 30000x30000 .*maximum"):
+        read_flow(path)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("flow.npy", npy_with_header((4, 5, 2), bytes(1 << 20)))
+    with pytest.raises(InputError, match=r"\(array 'flow'\): corrupt: the header declares 160"):
+        read_flow(path)
+
+
+@pytest.mark.parametrize("shape", [(0, 5, 2), (4, 0, 2), (2, 0, 5)])
+def test_empty_flow_is_an_error(tmp_path, shape):
+    path = tmp_path / "f.npy"
+    np.save(path, np.zeros(shape, np.float32))
+    with raises_naming(path, "empty flow array"):
+        read_flow(path)
+    np.savez(tmp_path / "f.npz", flow=np.zeros(shape, np.float32))
+    with raises_naming(tmp_path / "f.npz", "empty flow array"):
+        read_flow(tmp_path / "f.npz")
+
+
+@pytest.mark.parametrize("fmt", ["flo", "pfm"])
+def test_flo_and_pfm_headers_beyond_the_bound(tmp_path, fmt):
+    path = tmp_path / f"f.{fmt}"
+    if fmt == "flo":
+        path.write_bytes(struct.pack("<fii", 202021.25, 9000, 9000) + bytes(64))
+    else:
+        path.write_bytes(b"PF\n9000 9000\n-1\n" + bytes(64))
+    with raises_naming(path, r"flow of 9000x9000 \(81.0 Mpx\) is larger than the maximum"):
+        read_flow(path)
+
+
+def test_kitti_png_beyond_the_bound_is_refused_from_its_header(tmp_path):
+    path = tmp_path / "f.png"
+    image = np.zeros((2, 9000, 3), np.uint16)  # 9000 px wide: longer than MAX_SIDE
+    cv2.imwrite(str(path), image)
+    with raises_naming(path, r"flow of 9000x2 is longer than the maximum of 8192 px a side"):
+        read_flow(path)
 
 
 # --- writing ------------------------------------------------------------------------------------

@@ -166,3 +166,12 @@ def test_resize_mask_nearest_keeps_labels() -> None:
     big = np.array([[0, 70000]], np.int64)
     assert set(np.unique(resize_mask(big, 3, 5)).tolist()) == {0, 70000}
     assert resize_mask(labels, 2, 2) is labels
+
+
+def test_mask_beyond_the_bound_is_refused_before_decoding(tmp_path: Path) -> None:
+    """A mask 9000 px wide (longer than `MAX_SIDE`) is refused from its header, by the stated
+    bound; Pillow alone would decode it."""
+    path = tmp_path / "big.png"
+    Image.new("L", (9000, 1)).save(path)
+    with pytest.raises(InputError, match=r"big\.png: mask of 9000x1 is longer than the maximum"):
+        read_mask(path)

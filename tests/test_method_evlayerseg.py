@@ -101,13 +101,15 @@ def _synth_events(folder, count: int = 2) -> None:
 def test_train_two_steps_through_the_cli(source: str, tmp_path) -> None:
     out = tmp_path / "run"
     args = ["train", "evlayerseg", "--config", "evlayerseg-tiny", "--max-steps", "2"]
-    args += ["--out", str(out), "--no-progress"]
+    args += ["-o", str(out), "--no-progress"]
     if source == "folder":
         _synth_events(tmp_path / "recordings", count=2)
         args += ["--data", str(tmp_path / "recordings"), "--set", "data.window_events=600"]
     assert main(args) == 0
     last = out / "checkpoints" / "last.ckpt"
     assert last.is_file() and list((out / "checkpoints").glob("best-*.ckpt"))
+    # Read back weights-only, with no safe globals added (`weights.safe_load`).
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(last) == []
     metrics = next((out / "logs").rglob("metrics.csv")).read_text()
     assert "val_loss" in metrics and "train_deblur" in metrics
     assert yaml.safe_load((out / "config.yaml").read_text())["method"] == "evlayerseg"
@@ -129,7 +131,7 @@ def test_registry_recipes_and_bad_checkpoints(tmp_path) -> None:
         load_evlayerseg_model(tmp_path / "missing.ckpt")
     junk = tmp_path / "junk.ckpt"
     junk.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(InputError, match="not an EV-LayerSegNet"):
+    with pytest.raises(InputError, match="junk.ckpt: not a motionlayers checkpoint"):
         load_evlayerseg_model(junk)
     torch.save({"format": "motionlayers-weights/1", "method": "em"}, tmp_path / "em.pt")
     with pytest.raises(InputError, match="not an EV-LayerSegNet"):
@@ -166,7 +168,7 @@ def test_motion_head_keeps_its_gradient_at_large_features() -> None:
 def test_weights_of_an_older_head_fail_clearly(tmp_path) -> None:
     model = EVLayerSegMethod(layers=2, bins=3, net=TINY_NET)
     path = export_weights(model, tmp_path / "new.pt")
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, weights_only=True)
     state["state_dict"] = {  # the tanh head: no norm layers, convolutions with biases
         k.replace("net.head.convs", "net.flow_convs"): v
         for k, v in state["state_dict"].items()

@@ -132,8 +132,8 @@ def test_segment_frames_folder_through_cli(tmp_path: Path, capsys: pytest.Captur
             "robust-layers",
             "--layers",
             "3",
-            "--size",
-            "24x32",
+            "--working-size",
+            "32x24",
             "--foreground-rule",
             "largest",
             "--colour-weight",
@@ -157,7 +157,7 @@ def test_segment_with_a_trained_network_checkpoint(
 ) -> None:
     weights = export_weights(EMMethod(layers=3, net={"depth": 2, "width": 4}), tmp_path / "k3.pt")
     video = write_video(tmp_path / "clip.avi")
-    args = ["segment", str(video), "-o", str(tmp_path / "out"), "--size", "24x32"]
+    args = ["segment", str(video), "-o", str(tmp_path / "out"), "--working-size", "32x24"]
     assert main([*args, "--checkpoint", str(weights), "--no-progress"]) == 0
     assert "with em" in capsys.readouterr().out
     check_outputs(tmp_path / "out", [f"{t:05d}" for t in range(FRAMES)], (HEIGHT, WIDTH), 3)
@@ -292,7 +292,7 @@ def test_motion_json_describes_the_layers_after_post_processing(tmp_path: Path) 
 def test_a_missing_shipped_model_says_how_to_get_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    from motionlayers.methods import em
+    from motionlayers.methods import em_network as em
 
     missing = tmp_path / "em-default.pt"
     monkeypatch.setattr(em, "DEFAULT_WEIGHTS", missing)

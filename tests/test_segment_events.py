@@ -112,3 +112,38 @@ def test_bad_inputs_fail_clearly_and_leave_no_output(
     assert main(["segment", str(recording), "-o", str(out), "--no-progress"]) == 1
     assert "no EV-LayerSegNet weights are installed" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_stopped_event_run_resumes_where_it_stopped(
+    recording: Path, weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows are kept as they finish: after a failure at the fourth window, the next run
+    segments only the windows left and writes the same outputs as an uninterrupted run."""
+    reference = tmp_path / "reference"
+    segment_events(recording, reference, checkpoint=weights, window_events=200, progress=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    original = EVLayerSegMethod.segment_window
+    calls: list[int] = []
+
+    def failing(self, window, iterations):
+        calls.append(len(window))
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return original(self, window, iterations)
+
+    monkeypatch.setattr(EVLayerSegMethod, "segment_window", failing)
+    with pytest.raises(KeyboardInterrupt):
+        segment_events(recording, out, checkpoint=weights, window_events=200, progress=False)
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["notes.txt"]
+    monkeypatch.setattr(EVLayerSegMethod, "segment_window", original)
+    result = segment_events(recording, out, checkpoint=weights, window_events=200, progress=False)
+    assert result.resumed == 3 and "resumed" in result.summary()
+    for name in ("windows.csv", "motion.json"):
+        expected = (reference / name).read_text().replace(str(reference), str(out))
+        assert (out / name).read_text() == expected
+    for mask in (reference / "masks").iterdir():
+        np.testing.assert_array_equal(read_mask(out / "masks" / mask.name), read_mask(mask))
+    assert (out / "notes.txt").read_text() == "mine"
+    assert not [p for p in out.iterdir() if p.name.startswith(".motionlayers-resume")]

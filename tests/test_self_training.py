@@ -139,7 +139,7 @@ def test_self_training_through_the_cli(tmp_path) -> None:
     teacher = export_weights(EVLayerSegMethod(**config["model"]), tmp_path / "teacher.pt")
     out, cache = tmp_path / "run", tmp_path / "cache"
     args = ["train", "evlayerseg", "--config", "evlayerseg-tiny", "--max-steps", "2"]
-    args += ["--out", str(out), "--no-progress", "--init-from", str(teacher)]
+    args += ["-o", str(out), "--no-progress", "--init-from", str(teacher)]
     sets = [f"data.teacher={teacher}", f"data.cache_dir={cache}", "data.teacher_refine=1"]
     sets += ["model.target_mask_weight=1.0", "model.target_motion_weight=0.1"]
     for item in sets:

@@ -7,5 +7,5 @@ Subpackages (dependencies point down this list only): ``motion``, ``io``, ``flow
 
 from motionlayers.errors import InputError, MotionLayersError, ShapeError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["InputError", "MotionLayersError", "ShapeError", "__version__"]

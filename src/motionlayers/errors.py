@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported where a guard needs it: `import motionlayers` stays light
+    import torch
 
 
 class MotionLayersError(Exception):
@@ -32,6 +34,20 @@ class InputError(MotionLayersError, ValueError):
         self.source = str(source)
         self.problem = problem
         super().__init__(f"{source}: {problem}")
+
+
+class Interrupted(KeyboardInterrupt):
+    """The process was asked to stop by a signal other than Ctrl-C (e.g. SIGTERM from
+    ``timeout`` or a scheduler). A `KeyboardInterrupt`, so that the code that cleans up after
+    Ctrl-C (temporary files, worker threads) cleans up after it too.
+
+    Args:
+        signal_number: the signal received; the exit status is ``128 + signal_number``.
+    """
+
+    def __init__(self, signal_number: int):
+        self.signal_number = signal_number
+        super().__init__(f"signal {signal_number}")
 
 
 def check_shape(tensor: torch.Tensor, dims: Sequence[int | str | None], name: str) -> None:
@@ -59,6 +75,8 @@ def check_choice(value: str, choices: Sequence[str], name: str) -> str:
 
 def check_finite(tensor: torch.Tensor, name: str) -> None:
     """Raise `InputError` if ``tensor`` holds NaN or infinite values."""
+    import torch
+
     if not bool(torch.isfinite(tensor).all()):
         bad = int((~torch.isfinite(tensor)).sum())
         raise InputError(name, f"{bad} non-finite value(s) (NaN or inf)")

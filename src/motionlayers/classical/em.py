@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from motionlayers.errors import InputError, check_shape
+from motionlayers.limits import check_layers
 from motionlayers.motion import distance_map, fit, parse_model, render
 
 LIKELIHOODS = {"laplace": "l1", "gaussian": "squared"}
@@ -113,7 +114,7 @@ def classical_em(
 
     Args:
         flow: ``(B, 2, H, W)`` flow in pixels (u first).
-        layers: K, the number of motion layers.
+        layers: K, the number of motion layers, at most `motionlayers.limits.MAX_CLASSICAL_LAYERS`.
         initialisations: N random starts, run together as a batch of ``B * N``.
         iterations: EM iterations.
         model: motion model of every layer (see `motionlayers.motion.models`).
@@ -132,8 +133,9 @@ def classical_em(
         raise InputError("likelihood", f"unknown {likelihood!r}; valid: {', '.join(LIKELIHOODS)}")
     if init not in INITIALISATIONS:
         raise InputError("init", f"unknown {init!r}; valid: {', '.join(INITIALISATIONS)}")
-    if layers < 1 or initialisations < 1:
-        raise InputError("classical_em", "layers and initialisations must be >= 1")
+    check_layers(layers)  # at most MAX_CLASSICAL_LAYERS
+    if initialisations < 1:
+        raise InputError("initialisations", f"must be >= 1, got {initialisations}")
     batch, _, height, width = flow.shape
     runs = flow.detach().repeat_interleave(initialisations, 0)  # (B N, 2, H, W)
     generator = torch.Generator().manual_seed(seed)

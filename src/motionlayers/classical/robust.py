@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from motionlayers.errors import InputError, check_shape
+from motionlayers.limits import check_layers
 from motionlayers.motion import fit, parse_model, render
 from motionlayers.postprocess.components import connected_components
 
@@ -61,7 +62,8 @@ def robust_layers(
 
     Args:
         flow: ``(B, 2, H, W)`` flow in pixels.
-        layers: K, the most layers per item (the last holds every remaining pixel).
+        layers: K, the most layers per item (the last holds every remaining pixel), at most
+            `motionlayers.limits.MAX_CLASSICAL_LAYERS`.
         beta: inlier threshold on the deviation-scaled residual (thesis: 1.6).
         min_outliers: stop when at most this many pixels remain (thesis: 50).
         model: the motion model (thesis: affine).
@@ -88,8 +90,7 @@ def robust_layers(
         raise InputError("deviation", f"unknown {deviation!r}; valid: {', '.join(DEVIATIONS)}")
     if start not in ("mode", "all"):
         raise InputError("start", f"unknown {start!r}; valid: mode, all")
-    if layers < 1:
-        raise InputError("layers", f"must be >= 1, got {layers}")
+    check_layers(layers)  # at most MAX_CLASSICAL_LAYERS
     flow = flow.detach()
     batch, _, height, width = flow.shape
     size = parse_model(model).basis_size(None)

@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+from motionlayers.cli.options import add_flow, add_output
 from motionlayers.errors import InputError
 
 
@@ -20,14 +21,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "on success."
         ),
     )
-    parser.add_argument("-o", "--output", default="out/demo", help="output folder (out/demo)")
+    add_output(parser, "output folder (default out/demo)", default="out/demo")
     parser.add_argument("--count", type=int, default=4, help="number of scenes (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     parser.add_argument("--layers", type=int, default=4, help="maximum layers K (default 4)")
     parser.add_argument(
         "--mode", choices=("flow", "frames"), default="frames", help="flow only, or frames too"
     )
-    parser.add_argument("--backend", default="dis-medium", help="flow backend (dis-medium)")
+    add_flow(parser, renamed=("--backend",))
     parser.set_defaults(func=run)
 
 
@@ -54,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
             scale = float(np.hypot(*scene.flow).max())
             tiles, captions = [], []
             if scene.frame0 is not None and scene.frame1 is not None:
-                estimated = estimate_flow(scene.frame0, scene.frame1, args.backend)
+                estimated = estimate_flow(scene.frame0, scene.frame1, args.flow)
                 tiles += [scene.frame0, color_flow(estimated, scale)]
-                captions += ["frame 0", f"{args.backend} flow"]
+                captions += ["frame 0", f"{args.flow} flow"]
             tiles += [color_flow(scene.flow, scale), color_labels(scene.labels)]
             captions += [f"exact flow (max {scale:.1f} px)", f"{len(scene.theta)} layers"]
             name = f"demo{index:02d}.png"

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import re
 
-from motionlayers.errors import InputError
-from motionlayers.flow import DEFAULT_BACKEND, available_backends, export_flows
-from motionlayers.io import FLOW_FORMATS
+from motionlayers.cli.options import add_flow, add_output, add_size
+from motionlayers.defaults import DEFAULT_FLOW_FORMAT, FLOW_FORMATS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,44 +19,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("input", help="video file or folder of frames")
-    parser.add_argument("-o", "--output", required=True, help="output folder")
-    parser.add_argument(
-        "--backend",
-        default=DEFAULT_BACKEND,
-        help=f"flow backend: {', '.join(available_backends())}, or precomputed:FOLDER "
-        f"(default {DEFAULT_BACKEND})",
-    )
-    parser.add_argument(
-        "--size", default=None, help="working size HxW, e.g. 240x320 (default: the input's)"
+    add_output(parser, "output folder")
+    add_flow(parser, renamed=("--backend",))
+    add_size(
+        parser,
+        "--working-size",
+        None,
+        "size at which the flow is computed and written, WxH, e.g. 320x240 (default: the input's)",
     )
     parser.add_argument(
         "--format",
-        default="flo",
+        default=DEFAULT_FLOW_FORMAT,
         choices=FLOW_FORMATS,
-        help="flow file format (png = KITTI 16-bit; default flo)",
+        help=f"flow file format (png = KITTI 16-bit; default {DEFAULT_FLOW_FORMAT})",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run)
 
 
-def parse_size(text: str | None) -> tuple[int, int] | None:
-    """``"240x320"`` -> ``(240, 320)`` (height, width); None stays None."""
-    if text is None:
-        return None
-    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
-    if match is None or min(int(match.group(1)), int(match.group(2))) <= 0:
-        raise InputError(
-            "--size", f"expected HxW with positive integers, e.g. 240x320, got {text!r}"
-        )
-    return int(match.group(1)), int(match.group(2))
-
-
 def run(args: argparse.Namespace) -> int:
+    from motionlayers.flow import export_flows
+
     count = export_flows(
         args.input,
         args.output,
-        backend=args.backend,
-        size=parse_size(args.size),
+        backend=args.flow,
+        size=args.working_size,
         fmt=args.format,
         progress=not args.no_progress,
     )

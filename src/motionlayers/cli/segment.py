@@ -4,23 +4,20 @@ recording (dispatched by the input's type: event files go to `pipeline.events`).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from motionlayers.cli.flow import parse_size
-from motionlayers.flow import available_backends
-from motionlayers.pipeline import DEFAULT_METHOD, available_methods, segment_source
-from motionlayers.pipeline.events import (
-    DEFAULT_REFINE_ITERATIONS,
-    EVENT_METHODS,
-    EVENT_SUFFIXES,
-    is_event_input,
-    segment_events,
-)
-from motionlayers.pipeline.registry import DEFAULT_LAYERS
-from motionlayers.pipeline.segment import DEFAULT_SIZE
-from motionlayers.postprocess import (
+from motionlayers.cli.options import add_device, add_flow, add_output, add_size
+from motionlayers.defaults import (
     BORDER_CONTACT_LIMIT,
     COLOUR_WEIGHT,
+    DEFAULT_LAYERS,
+    DEFAULT_METHOD,
+    DEFAULT_REFINE_ITERATIONS,
+    DEFAULT_WORKING_SIZE,
+    EVENT_METHODS,
+    EVENT_SUFFIXES,
     EXPLAINED_RATIO,
+    FLOW_METHODS,
     FOREGROUND_RULES,
     HOLE_FRACTION,
     SNAP_RADIUS,
@@ -46,11 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "input",
         help="video file, folder of frames, folder of flow files, or event recording",
     )
-    parser.add_argument("-o", "--output", required=True, help="output folder")
+    add_output(parser, "output folder")
     parser.add_argument(
         "--method",
         default=None,
-        help=f"segmentation method: {', '.join(available_methods())} (default {DEFAULT_METHOD}); "
+        help=f"segmentation method: {', '.join(FLOW_METHODS)} (default {DEFAULT_METHOD}); "
         f"events: {', '.join(EVENT_METHODS)} (default {EVENT_METHODS[0]})",
     )
     parser.add_argument(
@@ -60,15 +57,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"number of layers K (default: the trained model's; {DEFAULT_LAYERS} for classical "
         "methods)",
     )
-    parser.add_argument(
-        "--flow",
-        default="dis-medium",
-        help=f"flow backend: {', '.join(available_backends())} (default dis-medium)",
-    )
-    parser.add_argument(
-        "--size",
-        default="x".join(map(str, DEFAULT_SIZE)),
-        help="working size HxW of the flows (default %(default)s)",
+    add_flow(parser)
+    add_size(
+        parser,
+        "--working-size",
+        DEFAULT_WORKING_SIZE,
+        "size WxH at which the flow is computed and segmented; masks, foreground and overlay "
+        "are written at the input's size",
     )
     parser.add_argument(
         "--checkpoint",
@@ -85,7 +80,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     events.add_argument("--window-us", type=int, default=None, help="windows of this duration")
     events.add_argument(
-        "--sensor-size", default=None, help="WxH, for event files that do not store it"
+        "--sensor-size",
+        default=None,
+        metavar="WxH",
+        help="sensor size WxH, e.g. 346x260, for event files that do not store it",
     )
     events.add_argument(
         "--refine",
@@ -95,13 +93,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "each layer's translation, then EM; two rounds) of each window's layers; 0: the "
         "network's single pass (default %(default)s)",
     )
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    add_device(parser)
     parser.add_argument("--batch-size", type=int, default=8, help="flows per batch (default 8)")
     parser.add_argument(
         "--foreground-rule",
-        default="border",
+        default=FOREGROUND_RULES[0],
         choices=FOREGROUND_RULES,
-        help="how the background layer is chosen (default border)",
+        help=f"how the background layer is chosen (default {FOREGROUND_RULES[0]})",
     )
     parser.add_argument(
         "--explained-ratio",
@@ -148,35 +146,62 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="average the linked layer masks over this many frames on each side; 0: off "
         "(default %(default)s)",
     )
+    parser.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help="frame rate of overlay.mp4 (default: the video's; 24, as DAVIS, for a folder of "
+        "frames or flows; 10 windows per second for events)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if is_event_input(args.input):
-        events_result = segment_events(
-            args.input,
-            args.output,
-            window_events=args.window_events,
-            window_us=args.window_us,
-            layers=args.layers,
-            sensor_size=args.sensor_size,
-            method=args.method or EVENT_METHODS[0],
-            checkpoint=args.checkpoint,
-            device=args.device,
-            refine_iterations=args.refine,
-            progress=not args.no_progress,
-        )
-        print(events_result.summary())
-        return 0
+    from motionlayers.devices import resolve_device
+
+    device = resolve_device(args.device)  # before any work, and before torch loads the rest
+    # The suffix test first: the event pipeline loads Lightning, which a video may not need.
+    if Path(args.input).suffix.lower() in EVENT_SUFFIXES:
+        from motionlayers.pipeline.events import is_event_input
+
+        if is_event_input(args.input):
+            return _run_events(args, device)
+    return _run_video(args, device)
+
+
+def _run_events(args: argparse.Namespace, device: str) -> int:
+    from motionlayers.pipeline.events import segment_events
+
+    result = segment_events(
+        args.input,
+        args.output,
+        window_events=args.window_events,
+        window_us=args.window_us,
+        layers=args.layers,
+        sensor_size=args.sensor_size,
+        method=args.method or EVENT_METHODS[0],
+        checkpoint=args.checkpoint,
+        device=device,
+        fps=args.fps or 10.0,
+        refine_iterations=args.refine,
+        progress=not args.no_progress,
+    )
+    print(result.summary())
+    return 0
+
+
+def _run_video(args: argparse.Namespace, device: str) -> int:
+    from motionlayers.pipeline import segment_source
+
     result = segment_source(
         args.input,
         args.output,
         method=args.method or DEFAULT_METHOD,
         layers=args.layers,
         flow_backend=args.flow,
-        size=parse_size(args.size),
-        device=args.device,
+        size=args.working_size,
+        device=device,
         batch_size=args.batch_size,
         foreground_rule=args.foreground_rule,
         explained_ratio=args.explained_ratio,
@@ -187,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
         colour_weight=args.colour_weight,
         border_limit=args.border_limit,
         hole_fraction=args.hole_fraction,
+        fps=args.fps,
     )
     print(result.summary())
     return 0

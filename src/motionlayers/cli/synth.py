@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from motionlayers.cli.flow import parse_size
+from motionlayers.cli.options import add_output, add_size
 from motionlayers.errors import InputError
 
 #: Extra ``synth`` sub-commands: (module, registering function).
@@ -58,11 +58,11 @@ def register_flow(synth: argparse._SubParsersAction) -> None:
             "seed (SEED, i). DIR is replaced only on success."
         ),
     )
-    parser.add_argument("-o", "--output", required=True, help="output folder")
+    add_output(parser, "output folder")
     parser.add_argument("--count", type=int, default=10, help="number of sequences (default 10)")
     parser.add_argument("--layers", type=int, default=3, help="maximum layers K (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
-    parser.add_argument("--size", default="128x224", help="frame size HxW (default 128x224)")
+    add_size(parser, "--frame-size", (128, 224), "frame size WxH")
     parser.add_argument(
         "--mode", choices=("flow", "frames"), default="flow", help="also render frames (frames)"
     )
@@ -83,13 +83,12 @@ def run_flow(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)  # many tiny torch calls: threads only add overhead
     from motionlayers.data import SynthConfig, write_synthetic_dataset
 
-    size = parse_size(args.size)
-    assert size is not None
+    height, width = args.frame_size
     if args.count < 1:
         raise InputError("--count", f"expected a positive count, got {args.count}")
     config = SynthConfig(
-        height=size[0],
-        width=size[1],
+        height=height,
+        width=width,
         layers=args.layers,
         max_motion=args.max_motion,
         noise_std=args.noise,

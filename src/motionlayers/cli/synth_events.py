@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from motionlayers.cli.options import add_output
 from motionlayers.errors import InputError
-from motionlayers.io.event_container import parse_sensor_size
 
 
 def register_events(synth_subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +22,7 @@ def register_events(synth_subparsers: argparse._SubParsersAction) -> None:
             "DIR is replaced only on success."
         ),
     )
-    parser.add_argument("-o", "--output", required=True, help="output folder")
+    add_output(parser, "output folder")
     parser.add_argument("--count", type=int, default=1, help="number of recordings (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first recording")
     parser.add_argument(
@@ -44,11 +44,21 @@ def register_events(synth_subparsers: argparse._SubParsersAction) -> None:
 def run_events(args: argparse.Namespace) -> int:
     from motionlayers.events.recording import write_synthetic_recording
     from motionlayers.io.atomic import atomic_directory
+    from motionlayers.io.event_container import parse_sensor_size
 
     if args.count < 1:
         raise InputError("--count", f"expected a positive count, got {args.count}")
-    if args.duration_ms <= 0:
-        raise InputError("--duration-ms", f"expected a positive duration, got {args.duration_ms}")
+    if not 0 < args.duration_ms <= 600_000:  # also NaN
+        raise InputError(
+            "--duration-ms", f"expected a duration in (0, 600000] ms, got {args.duration_ms}"
+        )
+    if not 0 < args.fps <= 100_000:
+        raise InputError("--fps", f"expected a frame rate in (0, 100000], got {args.fps}")
+    if not 0 < args.label_interval_ms <= 600_000:
+        raise InputError(
+            "--label-interval-ms",
+            f"expected an interval in (0, 600000] ms, got {args.label_interval_ms}",
+        )
     size = parse_sensor_size(args.sensor_size, "--sensor-size")
     total = 0
     with atomic_directory(args.output) as tmp:

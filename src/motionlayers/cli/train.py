@@ -3,8 +3,26 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
+from motionlayers.cli.options import add_output
 from motionlayers.errors import InputError
+
+
+class _ListConfigs(argparse.Action):
+    """``--list-configs``: print the packaged recipes, one line each, and exit (as --help)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from motionlayers.methods.config import describe_configs
+
+        rows = describe_configs()
+        width = max(len(name) for name, _, _ in rows)
+        for name, method, summary in rows:
+            print(f"{name:<{width}}  {method:<10}  {summary}")
+        parser.exit()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,14 +32,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train a segmentation method (checkpoints, CSV logs, resume)",
         description=(
-            "Train METHOD from a recipe (a packaged name such as em or em-tiny, or a YAML "
-            "file), with overrides --set key=value (dotted keys, YAML values). Writes "
-            "OUT/config.yaml, OUT/checkpoints/last.ckpt and best-*.ckpt (lowest validation "
-            "loss; no labels used) and CSV logs in OUT/logs. Resumes from OUT/checkpoints/"
-            "last.ckpt when present. Several devices train with DDP."
+            "Train METHOD from a recipe (a packaged name such as em or em-tiny, see "
+            "--list-configs, or a YAML file), with overrides --set key=value (dotted keys, YAML "
+            "values; a key the recipe does not take is an error that lists the valid ones). "
+            "Writes OUT/config.yaml, OUT/checkpoints/last.ckpt and best-*.ckpt (lowest "
+            "validation loss; no labels used) and logs in OUT/logs. Resumes from "
+            "OUT/checkpoints/last.ckpt when present. Several devices train with DDP."
         ),
     )
-    parser.add_argument("method", help="method to train (em)")
+    parser.add_argument("method", help="method to train (em, evlayerseg)")
+    parser.add_argument(
+        "--list-configs", action=_ListConfigs, help="list the packaged recipes and exit"
+    )
     parser.add_argument(
         "--config", default=None, help="recipe name or YAML path (default: the method's recipe)"
     )
@@ -31,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a recipe entry (repeatable)",
+        help="override a recipe entry, e.g. data.batch_size=4 (repeatable)",
     )
     parser.add_argument(
         "--data",
@@ -40,8 +62,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "flow is computed and cached (default: the recipe's data.source)",
     )
     parser.add_argument("--max-steps", type=int, default=None, help="optimisation steps")
-    parser.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
-    parser.add_argument("--resume", default=None, help="checkpoint to resume from")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="random seed of the run (default: the recipe's)"
+    )
+    add_output(parser, "output folder (default runs/train)", default="runs/train")
+    parser.add_argument(
+        "--resume", default=None, metavar="CKPT", help="training checkpoint to resume from"
+    )
     parser.add_argument(
         "--init-from",
         default=None,
@@ -56,39 +83,55 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=["cpu", "gpu", "auto"],
         help="Lightning accelerator (default cpu)",
     )
+    parser.add_argument(
+        "--logger",
+        default="csv",
+        choices=["csv", "tensorboard"],
+        help="training logs in OUT/logs: csv (default) or tensorboard (needs the extra "
+        "motionlayers[tensorboard])",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from motionlayers.methods import get_method
-    from motionlayers.methods.config import apply_overrides, load_config
+    from motionlayers.methods.config import apply_overrides, check_config, load_config
     from motionlayers.methods.train import train
 
     spec = get_method(args.method)
-    config = apply_overrides(load_config(args.config or spec.config), args.overrides)
+    recipe = args.config or spec.config
+    config = load_config(recipe)
     if config.get("method", args.method) != args.method:
         raise InputError(
             "--config", f"recipe is for method {config['method']!r}, not {args.method!r}"
         )
+    check_config(config, args.method, origin=str(recipe))  # the recipe's own errors first
+    config = apply_overrides(config, args.overrides)
+    check_config(config, args.method, origin="--set")
     config["method"] = args.method
     if args.data is not None:
-        config.setdefault("data", {})["source"] = args.data
+        config["data"]["source"] = args.data
     if args.max_steps is not None:
         if args.max_steps < 1:
             raise InputError("--max-steps", f"must be >= 1, got {args.max_steps}")
         config.setdefault("trainer", {})["max_steps"] = args.max_steps
+    if args.seed is not None:
+        if not 0 <= args.seed < 2**32:
+            raise InputError("--seed", f"must be in [0, 2^32), got {args.seed}")
+        config["seed"] = args.seed
     if args.init_from is not None:
         config["init_from"] = args.init_from  # recorded in OUT/config.yaml
     if args.devices < 1:
         raise InputError("--devices", f"must be >= 1, got {args.devices}")
     train(
         config,
-        args.out,
+        args.output,
         resume=args.resume,
         devices=args.devices,
         accelerator=args.accelerator,
         progress=not args.no_progress,
+        logger=args.logger,
     )
-    print(f"motionlayers train: checkpoints in {args.out}/checkpoints")
+    print(f"motionlayers train: checkpoints in {args.output}/checkpoints")
     return 0

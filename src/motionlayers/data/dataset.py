@@ -10,6 +10,7 @@ from torch.utils.data import Dataset
 
 from motionlayers.data.layered import SynthConfig, generate_sequence
 from motionlayers.data.pairs import estimate_flow
+from motionlayers.defaults import DEFAULT_FLOW_BACKEND
 from motionlayers.errors import InputError
 
 MODES = ("flow", "frames")
@@ -46,7 +47,7 @@ class SyntheticFlowDataset(Dataset):
         seed: int = 0,
         mode: str = "flow",
         frames: int | None = None,
-        backend: str = "dis-medium",
+        backend: str = DEFAULT_FLOW_BACKEND,
         **options: Any,
     ):
         if mode not in MODES:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from motionlayers.defaults import DEFAULT_FLOW_BACKEND, DEFAULT_WORKING_SIZE
 from motionlayers.errors import InputError
 from motionlayers.flow import FLOW_OVERSAMPLING, iter_flows, resize_flow
 from motionlayers.io.atomic import atomic_path
@@ -116,7 +117,7 @@ class FlowFolderDataset(Dataset):
     Args:
         root: a video, a folder of frames or of flow files, or a folder holding such entries.
         size: ``(H, W)`` working size.
-        backend: flow backend name for videos and frames (default ``"dis-medium"``).
+        backend: flow backend name for videos and frames (default `DEFAULT_FLOW_BACKEND`).
         cache_dir: where the flows are cached (default ``$MOTIONLAYERS_CACHE`` or
             ``~/.cache/motionlayers/flows``).
         progress: show progress bars while computing flow.
@@ -130,8 +131,8 @@ class FlowFolderDataset(Dataset):
     def __init__(
         self,
         root: str | Path,
-        size: tuple[int, int] = (128, 224),
-        backend: str = "dis-medium",
+        size: tuple[int, int] = DEFAULT_WORKING_SIZE,
+        backend: str = DEFAULT_FLOW_BACKEND,
         cache_dir: str | Path | None = None,
         progress: bool = True,
         oversample: int = FLOW_OVERSAMPLING,

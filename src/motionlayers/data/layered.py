@@ -19,6 +19,7 @@ the same seed gives the same scene. No global random state is touched.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,9 +31,20 @@ from motionlayers.data.compositing import composite, iter_source_maps, random_te
 from motionlayers.data.motions import ensure_contrast, sample_motion
 from motionlayers.data.shapes import random_shape
 from motionlayers.errors import InputError
+from motionlayers.limits import check_pixels
 from motionlayers.motion import render
 
 Seed = int | Sequence[int] | np.random.Generator
+_RANGES = (
+    ("max_motion", 0.0, 1.0),
+    ("still_probability", 0.0, 1.0),
+    ("min_contrast", 0.0, 1e3),
+    ("evolution", 0.0, 10.0),
+    ("noise_std", 0.0, 1e3),
+    ("boundary_blur", 0.0, 1e3),
+)
+"""SynthConfig's float fields and their valid ranges: a NaN or an absurd value would otherwise
+run (ensure_contrast retries forever on NaN motions) or write garbage."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +69,18 @@ class SynthConfig:
 
     def __post_init__(self) -> None:
         if self.height < 8 or self.width < 8:
-            raise InputError("size", f"frames must be at least 8x8, got {self.height}x{self.width}")
+            raise InputError(
+                "size", f"frames must be at least 8x8, got {self.width}x{self.height} (WxH)"
+            )
+        check_pixels("size", self.width, self.height, what="", advice="")
+        for name, low, high in _RANGES:
+            value = getattr(self, name)
+            if not (math.isfinite(value) and low <= value <= high):
+                raise InputError(name, f"must be a finite number in [{low}, {high}], got {value}")
+        if self.max_motion <= 0:
+            raise InputError("max_motion", "must be > 0 (a fraction of the width), got 0")
+        if self.outliers < 0:
+            raise InputError("outliers", f"must be >= 0, got {self.outliers}")
         if not 2 <= self.min_layers <= self.layers:
             raise InputError(
                 "layers", f"need 2 <= min_layers <= layers, got {self.min_layers}, {self.layers}"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from motionlayers.data.layered import LayeredSequence, Seed, SynthConfig, generate_sequence
+from motionlayers.defaults import DEFAULT_FLOW_BACKEND
 from motionlayers.flow import FlowBackend, get_backend
 
 
@@ -58,7 +59,7 @@ def generate_layered_flow(
 
 
 def estimate_flow(
-    frame0: np.ndarray, frame1: np.ndarray, backend: str | FlowBackend = "dis-medium"
+    frame0: np.ndarray, frame1: np.ndarray, backend: str | FlowBackend = DEFAULT_FLOW_BACKEND
 ) -> np.ndarray:
     """Flow estimated by a project backend on generated RGB frames: ``(2, H, W)`` float32.
 

@@ -8,7 +8,9 @@ Layout (``<seq>`` = ``synth0000``, ``synth0001``, ...; ``<frame>`` = ``00000``, 
     OUT/meta.json                      parameters, and per sequence its seed, models and thetas
 
 Sequence ``i`` is the scene of seed ``(seed, i)``, the same as item ``i`` of a
-`SyntheticFlowDataset` with the same parameters. ``OUT`` is replaced only when all is written.
+`SyntheticFlowDataset` with the same parameters. The entries above are moved into ``OUT`` only
+when all are written (`motionlayers.io.atomic.atomic_directory`): other files in ``OUT`` are
+never touched.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from motionlayers.data.layered import SynthConfig, generate_sequence
 from motionlayers.errors import InputError
 from motionlayers.io import write_flow, write_image, write_mask
 from motionlayers.io.atomic import atomic_directory, atomic_path
+from motionlayers.limits import MAX_SEQUENCE_PIXELS
 
 
 def write_synthetic_dataset(
@@ -37,7 +40,7 @@ def write_synthetic_dataset(
     """Generate ``count`` sequences of ``frames`` flows into ``out`` (see the module docstring).
 
     Args:
-        out: output folder (replaced if it exists).
+        out: output folder (created if missing; the user's own files in it are kept).
         count: number of sequences.
         config: scene parameters (default `SynthConfig()`).
         seed: base seed.
@@ -50,9 +53,18 @@ def write_synthetic_dataset(
     """
     if mode not in MODES:
         raise InputError("mode", f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
-    if count < 1 or frames < 1:
-        raise InputError("count", f"need count >= 1 and frames >= 1, got {count} and {frames}")
+    if count < 1:
+        raise InputError("count", f"must be >= 1, got {count}")
+    if frames < 1:
+        raise InputError("frames", f"must be >= 1, got {frames}")
     config = config or SynthConfig()
+    if frames * config.height * config.width > MAX_SEQUENCE_PIXELS:
+        raise InputError(
+            "frames",
+            f"{frames} flows of {config.width}x{config.height} make a sequence of "
+            f"{frames * config.height * config.width} px, more than the maximum of "
+            f"{MAX_SEQUENCE_PIXELS}",
+        )
     out = Path(out)
     sequences: dict[str, object] = {}
     indices = range(count)

@@ -25,10 +25,26 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from motionlayers.errors import ShapeError
+from motionlayers.defaults import BOUNDARY_TOLERANCE
+from motionlayers.errors import InputError, ShapeError
 
-BOUNDARY_TOLERANCE = 0.008
-"""Tolerance of the contour accuracy, as a fraction of the image diagonal (DAVIS)."""
+MAX_TOLERANCE_FRACTION = 0.05
+"""Largest tolerance given as a fraction of the diagonal (6x DAVIS's; 49 pixels at 854x480)."""
+MAX_TOLERANCE_PIXELS = 50
+"""Largest tolerance given in pixels: a dilation's cost grows with the disk's area (one of an
+854x480 boundary map takes 0.04 s at 50 pixels, 16 s at 980, the diagonal)."""
+
+
+def check_tolerance(tolerance: float) -> float:
+    """``tolerance`` if it is a fraction of the diagonal in ``[0, MAX_TOLERANCE_FRACTION]`` or a
+    pixel radius in ``[1, MAX_TOLERANCE_PIXELS]``, else `InputError` (NaN included)."""
+    if not (0 <= tolerance <= MAX_TOLERANCE_FRACTION or 1 <= tolerance <= MAX_TOLERANCE_PIXELS):
+        raise InputError(
+            "tolerance",
+            f"must be a fraction of the image diagonal in [0, {MAX_TOLERANCE_FRACTION}] or a "
+            f"radius in pixels in [1, {MAX_TOLERANCE_PIXELS}], got {tolerance}",
+        )
+    return tolerance
 
 
 def boundary_radius(height: int, width: int, tolerance: float = BOUNDARY_TOLERANCE) -> int:

@@ -1,10 +1,12 @@
 """Benchmark protocols: what is scored, on which frames, and how scores are averaged.
 
-Every protocol reads ground truth and predictions as ``<root>/<sequence>/<frame>.png`` label
-maps and pairs frames by file stem. Binary protocols (``davis16``, ``fbms``, ``segtrack``,
-``moca``) group all non-zero ground-truth labels into one foreground (thesis 2.4.2, as MoSeg
-does) and turn predictions into a foreground with a segment selection (default ``nonzero``: every
-non-zero predicted label is foreground). ``davis17`` matches segments to objects instead.
+Every protocol reads ground truth as ``<root>/<sequence>/<frame>.png`` label maps, predictions
+as label maps too (label PNGs, or ``segment`` outputs whose background comes from motion.json,
+see `predictions`), and pairs frames by file stem. Binary protocols (``davis16``, ``fbms``,
+``segtrack``, ``moca``) group all non-zero ground-truth labels into one foreground (thesis 2.4.2,
+as MoSeg does) and turn predictions into a foreground with a segment selection (default
+``nonzero``: every predicted label but the background is foreground). ``davis17`` matches
+segments to objects instead.
 
 Frames scored and averages, with their sources:
 

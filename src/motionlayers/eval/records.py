@@ -5,17 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from motionlayers.eval.predictions import Prediction
 from motionlayers.eval.protocols import Protocol
 from motionlayers.eval.selection import SegmentSelection
 
 
 @dataclass(frozen=True)
 class SequenceFiles:
-    """The frames of one sequence to score: ``(stem, gt_path, pred_path)``, and those skipped."""
+    """The frames of one sequence to score: ``(stem, gt_path, pred_path)``, those skipped, and
+    the prediction they come from (its layout and, for a segment output, each frame's layers)."""
 
     name: str
     frames: list[tuple[str, Path, Path]]
     skipped: list[str]
+    prediction: Prediction | None = None
 
 
 @dataclass

@@ -47,8 +47,25 @@ def describe(result: EvaluationResult) -> list[str]:
         uses = "yes" if s.uses_ground_truth else "no"
         lines.append(f"segment selection: {s.name} ({s.description}; uses ground truth: {uses})")
     if "candidates" in result.settings:
-        lines.append(f"candidate segments: {result.settings['candidates']} labels")
+        candidates = str(result.settings["candidates"])
+        lines.append(f"candidate segments: {candidates} ({_CANDIDATES.get(candidates)})")
+    background = result.settings.get("background")
+    if background is not None:
+        lines.append(
+            f"predicted background: {_BACKGROUND_SOURCES.get(str(background), background)}"
+        )
     return lines + [f"note: {n}" for n in result.notes]
+
+
+_CANDIDATES = {
+    "nonzero": "every predicted label but the background",
+    "all": "every predicted label, the background included",
+}
+_BACKGROUND_SOURCES = {
+    "motion.json": "each frame's background layer, from motion.json (segment outputs)",
+    "label 0": "label 0 (label PNGs)",
+    "mixed": "from motion.json for segment outputs, label 0 for label PNGs",
+}
 
 
 def format_table(result: EvaluationResult) -> str:

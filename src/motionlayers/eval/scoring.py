@@ -4,11 +4,13 @@ Binary protocols: the prediction's foreground comes from a segment selection; se
 decide frame by frame run entirely in the workers (read, select, score), the others on the
 stacked sequence. ``davis17``: per-frame pair scores in the workers, Hungarian matching on the
 sequence. FBMS also gets bootstrap IoU and linear-assignment J from per-frame joint histograms of
-the raw labels, every predicted label (0 included) being a candidate segment.
+the labels, every predicted label (0 included) being a candidate segment. Predictions are read
+by a `PredictionReader` (label 0 is the background: a segment output's is renamed so).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,6 +28,7 @@ from motionlayers.eval.matching import (
     match_pair_scores,
     padded_ids,
 )
+from motionlayers.eval.predictions import PredictionReader
 from motionlayers.eval.protocols import Protocol
 from motionlayers.eval.records import FrameRecord, SequenceFiles
 from motionlayers.eval.regions import (
@@ -40,14 +43,38 @@ from motionlayers.io.masks import read_mask_compact, resize_mask
 VOID_LABEL = 255
 """Ground-truth label of void pixels in multi-object (DAVIS-2017) annotations."""
 
+ASPECT_TOLERANCE = 0.05
+"""A prediction is resized to its ground truth only when their aspect ratios (W / H) differ by
+at most this fraction (a working-size prediction); otherwise (a transposed or foreign mask) the
+frame is an error."""
+
 Scores = dict[str, float]
+Frame = tuple[str, Path, Path]
 
 
-def _load_pair(frame: tuple[str, Path, Path]) -> tuple[np.ndarray, np.ndarray]:
+def _load_pair(frame: Frame, reader: PredictionReader) -> tuple[np.ndarray, np.ndarray]:
     """Ground truth and prediction of one frame, the prediction resized to the ground truth."""
-    _, gt_path, pred_path = frame
+    stem, gt_path, pred_path = frame
     gt = read_mask_compact(gt_path)
-    return gt, resize_mask(read_mask_compact(pred_path), *gt.shape)
+    pred = reader.read(stem)
+    if pred.shape != gt.shape:
+        _check_aspect(pred_path, pred.shape, gt_path, gt.shape)
+    return gt, resize_mask(pred, *gt.shape)
+
+
+def _check_aspect(
+    pred_path: Path, pred_shape: tuple[int, ...], gt_path: Path, gt_shape: tuple[int, ...]
+) -> None:
+    (ph, pw), (gh, gw) = pred_shape, gt_shape
+    if min(ph, pw, gh, gw) > 0 and abs(math.log(pw * gh / (ph * gw))) <= math.log1p(
+        ASPECT_TOLERANCE
+    ):
+        return
+    raise InputError(
+        pred_path,
+        f"{ph}x{pw} (HxW) mask for a {gh}x{gw} ground truth ({gt_path}): another aspect ratio "
+        f"(predictions are resized only within {ASPECT_TOLERANCE:.0%} of the ground truth's)",
+    )
 
 
 def _binary_scores(
@@ -64,6 +91,7 @@ def _binary_scores(
 def score_binary_sequence(
     pool: ThreadPoolExecutor,
     seq: SequenceFiles,
+    reader: PredictionReader,
     protocol: Protocol,
     selection: SegmentSelection,
     cut: int,
@@ -78,17 +106,21 @@ def score_binary_sequence(
 
     if selection.per_frame:
 
-        def work(frame: tuple[str, Path, Path]) -> tuple[Scores, np.ndarray | None]:
-            gt, pred = _load_pair(frame)
+        def work(frame: Frame) -> tuple[Scores, np.ndarray | None]:
+            gt, pred = _load_pair(frame, reader)
             gt_fg = gt != 0
             fg = select(pred[None], gt_fg[None])[0]
             return metric(fg, gt_fg), joint_histogram(pred, gt) if tables else None
 
         out = list(pool.map(work, seq.frames))
     else:
-        loaded = list(pool.map(_load_pair, seq.frames))
-        if len({g.shape for g, _ in loaded}) > 1:
-            raise InputError(seq.frames[0][1].parent, "ground-truth frames differ in size")
+        loaded = list(pool.map(lambda frame: _load_pair(frame, reader), seq.frames))
+        for (_, gt_path, _), (g, _) in zip(seq.frames, loaded):
+            if g.shape != loaded[0][0].shape:
+                first = seq.frames[0][1].name
+                raise InputError(
+                    gt_path, f"{g.shape[0]}x{g.shape[1]} (HxW): not the size of {first}"
+                )
         gt = np.stack([g for g, _ in loaded])
         pred = np.stack([p for _, p in loaded])
         gt_fg = gt != 0
@@ -140,12 +172,19 @@ def _multi_object_scores(tables: list[np.ndarray]) -> tuple[list[Scores], bool]:
 
 
 def score_object_sequence(
-    pool: ThreadPoolExecutor, seq: SequenceFiles, candidates: str, tolerance: float
+    pool: ThreadPoolExecutor,
+    seq: SequenceFiles,
+    reader: PredictionReader,
+    candidates: str,
+    tolerance: float,
 ) -> list[FrameRecord]:
-    """DAVIS-2017: Hungarian matching of segments to objects over the sequence."""
+    """DAVIS-2017: Hungarian matching of segments to objects over the sequence.
 
-    def load(frame: tuple[str, Path, Path]) -> tuple[np.ndarray, np.ndarray, list[int], list[int]]:
-        gt, pred = _load_pair(frame)
+    With ``candidates == "nonzero"`` label 0 (the background, see `PredictionReader`) is not a
+    candidate; records name the matched segment by the prediction's own label."""
+
+    def load(frame: Frame) -> tuple[np.ndarray, np.ndarray, list[int], list[int]]:
+        gt, pred = _load_pair(frame, reader)
         return gt, pred, labels_present([gt]), labels_present([pred])
 
     loaded = list(pool.map(load, seq.frames))
@@ -174,5 +213,6 @@ def score_object_sequence(
     for t, (stem, _, _) in enumerate(seq.frames):
         for g, (obj, segment) in enumerate(zip(match.gt_ids, match.pred_ids)):
             scores = {"J": float(match.j[t, g]), "F": float(match.f[t, g])}
-            records.append(FrameRecord(seq.name, stem, obj, scores, segment))
+            label = reader.segment_label(segment)
+            records.append(FrameRecord(seq.name, stem, obj, scores, label))
     return records

@@ -6,7 +6,9 @@ outputs K layers. A selection turns a sequence of label maps ``(T, H, W)`` into 
 that do give an upper bound of what a perfect selector could reach (thesis 2.4.5, 3.3.4), not a
 score a method obtains on its own; the command line prints which one was used.
 
-- ``nonzero``: label 0 is background, every other label is foreground. No ground truth.
+- ``nonzero``: label 0 is background, every other label is foreground. No ground truth. (The
+  runner reads a segment output's background from its motion.json and renames it label 0, see
+  `predictions.PredictionReader`.)
 - ``largest-is-background``: in each frame, the layer with the most pixels is background
   (ties: the lowest label), all others are foreground (thesis 2.4.2). No ground truth.
 - ``fair``: in each frame, a layer is foreground when more than half of its pixels lie in the
@@ -209,7 +211,7 @@ SELECTIONS: dict[str, SegmentSelection] = {
             "nonzero",
             False,
             True,
-            "label 0 is background, other labels foreground",
+            "every label but the background (label 0) is foreground",
             lambda labels, gt, cut: nonzero_foreground(labels),
         ),
         SegmentSelection(

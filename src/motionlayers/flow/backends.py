@@ -19,10 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from motionlayers.defaults import DEFAULT_FLOW_BACKEND as DEFAULT_BACKEND
 from motionlayers.errors import InputError, ShapeError
 from motionlayers.io.flow import FLOW_FORMATS, read_flow
-
-DEFAULT_BACKEND = "dis-medium"
 
 
 class FlowBackend:
@@ -32,6 +31,10 @@ class FlowBackend:
     """
 
     name = "base"
+    min_side = 1
+    """Smallest side of a frame the backend can work on (px)."""
+    min_long_side = 1
+    """Smallest longer side of a frame (px)."""
 
     def __call__(
         self, frame0: np.ndarray, frame1: np.ndarray, stem: str | None = None
@@ -40,8 +43,20 @@ class FlowBackend:
         gray0, gray1 = _gray(frame0, "frame0"), _gray(frame1, "frame1")
         if gray0.shape != gray1.shape:
             raise ShapeError(f"frames differ in size: {gray0.shape} and {gray1.shape}")
+        self.check_size(*gray0.shape)
         flow = self.compute(gray0, gray1)
         return np.ascontiguousarray(flow, dtype=np.float32)
+
+    def check_size(self, height: int, width: int, name: str | None = None) -> None:
+        """Raise `InputError` (naming ``name``, default the backend) if frames of ``(height,
+        width)`` are too small for the backend (`min_side`, `min_long_side`)."""
+        if min(height, width) < self.min_side or max(height, width) < self.min_long_side:
+            raise InputError(
+                name or f"{self.name} flow",
+                f"frames of {width}x{height} are too small: {self.name} needs at least "
+                f"{self.min_side} px on each side and {self.min_long_side} px on the longer one "
+                "(choose a larger working size)",
+            )
 
     def compute(self, gray0: np.ndarray, gray1: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -58,6 +73,10 @@ class DISBackend(FlowBackend):
         "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
         "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
     }
+
+    # OpenCV refuses smaller frames ("width or height >= 12", and its 8 px patches).
+    min_side = 8
+    min_long_side = 12
 
     def __init__(self, preset: str = "medium"):
         if preset not in self.PRESETS:
@@ -160,12 +179,12 @@ def get_backend(name: str | FlowBackend = DEFAULT_BACKEND, **options: object) ->
         options = {"folder": folder, **options}
     if name not in BACKENDS:
         raise InputError(
-            "backend", f"unknown flow backend '{name}'; valid: {', '.join(available_backends())}"
+            "flow backend", f"unknown {name!r}; valid: {', '.join(available_backends())}"
         )
     try:
         return BACKENDS[name](**options)
     except TypeError as error:
-        raise InputError("backend", f"bad options for '{name}': {error}") from error
+        raise InputError("flow backend", f"bad options for '{name}': {error}") from error
 
 
 def _gray(frame: np.ndarray, what: str) -> np.ndarray:

@@ -23,8 +23,10 @@ def export_flows(
 ) -> int:
     """Write ``out/<stem>.<fmt>`` (flow from frame t to t+1) and ``out/color/<stem>.png``.
 
-    The folder is built aside and moved onto ``out`` only when complete (`atomic_directory`):
-    on any error ``out`` is left as it was (absent if it did not exist). Each colour image is
+    The files are built aside and moved into ``out`` only when complete (`atomic_directory`):
+    on any error ``out`` is left as it was (absent if it did not exist); files in ``out`` that
+    motionlayers did not write are never touched, and an ``out`` that is, contains or lies
+    inside the input is refused. Each colour image is
     saturated at its own largest flow length (`flow_to_color`'s default).
 
     Args:
@@ -36,12 +38,8 @@ def export_flows(
     """
     if fmt not in FLOW_FORMATS:
         raise InputError("format", f"unknown flow format '{fmt}' ({', '.join(FLOW_FORMATS)})")
-    out = Path(out)
-    resolved = Path(source).resolve()
-    if out.resolve() == resolved or out.resolve() in resolved.parents:
-        raise InputError(out, f"output folder would replace the input {source}")
     flows = iter_flows(source, backend=backend, size=size, progress=progress)
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, inputs=[source]) as tmp:
         (tmp / "color").mkdir()
         count = 0
         for stem, _frame, flow in flows:

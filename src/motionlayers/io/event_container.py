@@ -23,15 +23,23 @@ from dataclasses import dataclass
 import numpy as np
 
 from motionlayers.errors import InputError, ShapeError
+from motionlayers.limits import (
+    MAX_SENSOR_PIXELS,
+    MAX_WINDOWS,
+    MIN_WINDOW_EVENTS,
+    MIN_WINDOW_US,
+    check_pixels,
+)
 
-__all__ = ["Events", "parse_sensor_size"]
+__all__ = ["Events", "check_windows", "parse_sensor_size"]
 
 
 def parse_sensor_size(value: object, name: str = "sensor_size") -> tuple[int, int]:
     """Return ``(W, H)`` from a pair of positive ints or a ``"WxH"`` string such as ``"640x480"``.
 
     Raises:
-        InputError: ``value`` is not two positive integers.
+        InputError: ``value`` is not two positive integers, or the sensor has more than
+            `motionlayers.limits.MAX_SENSOR_PIXELS` (windows are rendered as ``(H, W)`` images).
     """
     pair: object = value
     if isinstance(value, str):
@@ -42,7 +50,44 @@ def parse_sensor_size(value: object, name: str = "sensor_size") -> tuple[int, in
         raise InputError(name, f"expected (W, H) or 'WxH' such as 640x480, got {value!r}") from None
     if width <= 0 or height <= 0:
         raise InputError(name, f"width and height must be positive, got {width}x{height}")
+    check_pixels(name, width, height, MAX_SENSOR_PIXELS, "a sensor", "")
     return width, height
+
+
+def check_windows(events: Events, window_events: int | None, window_us: int | None) -> int:
+    """The number of windows ``events`` is cut into, by ``window_events`` events each or by
+    ``window_us`` microseconds (exactly one of them given), once both are within bounds.
+
+    Raises:
+        InputError: named after ``--window-events`` / ``--window-us``: not positive, shorter
+            than `MIN_WINDOW_EVENTS` / `MIN_WINDOW_US`, or more than `MAX_WINDOWS` windows.
+    """
+    if window_events is not None and window_us is not None:
+        raise InputError("--window-us", "give --window-events or --window-us, not both")
+    name, value, least, unit = (
+        ("--window-us", window_us, MIN_WINDOW_US, "us")
+        if window_us is not None
+        else ("--window-events", window_events, MIN_WINDOW_EVENTS, "events")
+    )
+    if value is None:
+        raise InputError("--window-events", "give --window-events or --window-us")
+    if value <= 0:
+        raise InputError(name, f"must be positive, got {value}")
+    if value < least:
+        raise InputError(name, f"{value} is too short: a window must hold at least {least} {unit}")
+    if window_us is not None:
+        count = events.duration_us // window_us + 1 if len(events) else 0
+        span = f"the {events.duration_us / 1e6:.3g} s recording"
+    else:
+        count = -(-len(events) // value)
+        span = f"the {len(events)} events"
+    if count > MAX_WINDOWS:
+        raise InputError(
+            name,
+            f"{value} cuts {span} into {count} windows, more than the maximum of "
+            f"{MAX_WINDOWS}; use longer windows",
+        )
+    return count
 
 
 def _readonly(array: np.ndarray, dtype: type) -> np.ndarray:
@@ -85,6 +130,8 @@ class Events:
             array = np.asarray(value)
             if array.ndim != 1:
                 raise ShapeError(f"events.{name}: expected shape (N,), got {array.shape}")
+            if array.size and array.dtype.kind not in "biuf":
+                raise InputError(f"events.{name}", f"expected numbers, got dtype {array.dtype}")
             if array.size and not (
                 np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_
             ):

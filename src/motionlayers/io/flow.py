@@ -9,25 +9,28 @@ u or v has magnitude >= 1e9 is unknown (the Middlebury ground-truth convention).
 returns 0 at unknown pixels; `read_flow_with_valid` also returns the boolean valid mask.
 
 Every reader raises `InputError` naming the file and the problem (missing file, unknown extension,
-bad magic or header, truncated or oversized data, wrong shape, NaN or inf). Every writer writes
-atomically (`atomic_path`): the file is complete or absent.
+bad magic or header, truncated or oversized data, wrong shape, empty flow, NaN or inf). Readers
+check the size a header declares against the bytes present and against
+`motionlayers.limits.MAX_FRAME_PIXELS` before they read the data, so a file cannot make them
+allocate more than that. Every writer writes atomically (`atomic_path`): the file is complete or
+absent.
 """
 
 from __future__ import annotations
 
 import re
-import zipfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
+from motionlayers.defaults import FLOW_FORMATS
 from motionlayers.errors import InputError, ShapeError, check_finite
 from motionlayers.io.atomic import atomic_path
-
-FLOW_FORMATS = ("flo", "png", "pfm", "npy", "npz")
-"""File extensions (without the dot) that `read_flow` and `write_flow` understand."""
+from motionlayers.io.frames import image_size
+from motionlayers.io.numpy_arrays import ArrayHeader, load_npy, load_npz, npz_keys
+from motionlayers.limits import check_pixels
 
 FLO_MAGIC = np.float32(202021.25)
 FLO_UNKNOWN = 1e9  # Middlebury: |u| or |v| at least this means "unknown flow"
@@ -61,13 +64,15 @@ def read_flow_with_valid(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     fmt = _format_of(path)
     if fmt == "png":
         return read_kitti_flow(path)
-    data = path.read_bytes()
-    if fmt == "flo":
-        flow = _decode_flo(path, data)
-    elif fmt == "pfm":
-        flow = _decode_pfm(path, data)
-    else:
-        flow = _decode_numpy(path, fmt)
+    try:
+        if fmt == "flo":
+            flow = _read_flo(path)
+        elif fmt == "pfm":
+            flow = _read_pfm(path)
+        else:
+            flow = _read_numpy(path, fmt)
+    except OSError as error:
+        raise InputError(path, f"cannot read: {error.strerror or error}") from None
     check_finite(torch.from_numpy(flow), str(path))
     valid = (np.abs(flow) < FLO_UNKNOWN).all(axis=2)
     flow[~valid] = 0.0
@@ -81,6 +86,9 @@ def read_kitti_flow(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         flow ``(H, W, 2)`` float32 (0 where the flag is 0) and valid ``(H, W)`` bool.
     """
     path = _existing_file(path)
+    size = image_size(path)
+    if size is not None:
+        check_pixels(path, *size, what="flow")
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise InputError(path, "cannot decode PNG (corrupt or truncated)")
@@ -189,68 +197,96 @@ def _checked_flow(path: Path, flow: np.ndarray) -> np.ndarray:
     return flow
 
 
-def _decode_flo(path: Path, data: bytes) -> np.ndarray:
-    if len(data) < 12:
-        raise InputError(path, f"truncated .flo: {len(data)} bytes, header needs 12")
-    magic = np.frombuffer(data[:4], dtype="<f4")[0]
-    if magic != FLO_MAGIC:
-        raise InputError(path, f"bad .flo magic number {magic!r} (expected 202021.25)")
-    width, height = (int(v) for v in np.frombuffer(data[4:12], dtype="<i4"))
+def _check_size(path: Path, width: int, height: int, what: str) -> None:
+    """An empty or oversized flow is refused from its header, before its data is read."""
     if width <= 0 or height <= 0:
-        raise InputError(path, f"invalid .flo size {width}x{height}")
-    expected = width * height * 2 * 4
-    if len(data) - 12 != expected:
-        raise InputError(
-            path, f".flo of {width}x{height} needs {expected} data bytes, found {len(data) - 12}"
-        )
-    return np.frombuffer(data, dtype="<f4", offset=12).reshape(height, width, 2).astype(np.float32)
+        raise InputError(path, f"invalid {what} size {width}x{height} (an empty flow)")
+    check_pixels(path, width, height, what="flow")
 
 
-def _decode_pfm(path: Path, data: bytes) -> np.ndarray:
-    match = _PFM_HEADER.match(data[:256])
-    if match is None:
-        raise InputError(path, "bad PFM header (expected 'PF', width, height, scale)")
-    if match.group(1) == b"Pf":
-        raise InputError(path, "single-channel PFM ('Pf') cannot hold flow; expected 'PF'")
-    width, height, scale = int(match.group(2)), int(match.group(3)), float(match.group(4))
-    if width <= 0 or height <= 0 or scale == 0:
-        raise InputError(path, f"invalid PFM header: size {width}x{height}, scale {scale}")
-    expected = width * height * 3 * 4
-    found = len(data) - match.end()
-    if found != expected:
-        raise InputError(
-            path, f"PFM of {width}x{height} needs {expected} data bytes, found {found}"
-        )
+def _read_flo(path: Path) -> np.ndarray:
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        header = handle.read(12)
+        if len(header) < 12:
+            raise InputError(path, f"truncated .flo: {len(header)} bytes, header needs 12")
+        magic = np.frombuffer(header[:4], dtype="<f4")[0]
+        if magic != FLO_MAGIC:
+            raise InputError(path, f"bad .flo magic number {float(magic):g} (expected 202021.25)")
+        width, height = (int(v) for v in np.frombuffer(header[4:12], dtype="<i4"))
+        _check_size(path, width, height, ".flo")
+        expected = width * height * 2 * 4
+        if size - 12 != expected:
+            raise InputError(
+                path, f".flo of {width}x{height} needs {expected} data bytes, found {size - 12}"
+            )
+        data = handle.read(expected)
+    return np.frombuffer(data, dtype="<f4").reshape(height, width, 2).astype(np.float32)
+
+
+def _read_pfm(path: Path) -> np.ndarray:
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        match = _PFM_HEADER.match(handle.read(256))
+        if match is None:
+            raise InputError(path, "bad PFM header (expected 'PF', width, height, scale)")
+        if match.group(1) == b"Pf":
+            raise InputError(path, "single-channel PFM ('Pf') cannot hold flow; expected 'PF'")
+        width, height, scale = int(match.group(2)), int(match.group(3)), float(match.group(4))
+        _check_size(path, width, height, "PFM")
+        if scale == 0:
+            raise InputError(path, "invalid PFM header: scale 0")
+        expected = width * height * 3 * 4
+        found = size - match.end()
+        if found != expected:
+            raise InputError(
+                path, f"PFM of {width}x{height} needs {expected} data bytes, found {found}"
+            )
+        handle.seek(match.end())
+        data = handle.read(expected)
     dtype = "<f4" if scale < 0 else ">f4"  # negative scale means little-endian
-    pixels = np.frombuffer(data, dtype=dtype, offset=match.end()).reshape(height, width, 3)
+    pixels = np.frombuffer(data, dtype=dtype).reshape(height, width, 3)
     return np.ascontiguousarray(pixels[::-1, :, :2], dtype=np.float32)
 
 
-def _decode_numpy(path: Path, fmt: str) -> np.ndarray:
-    try:
-        if fmt == "npy":
-            array = np.load(path, allow_pickle=False)
-        else:
-            with np.load(path, allow_pickle=False) as archive:
-                keys = list(archive.keys())
-                if "flow" in keys:
-                    array = archive["flow"]
-                elif len(keys) == 1:
-                    array = archive[keys[0]]
-                else:
-                    raise InputError(
-                        path, f"no array named 'flow' and {len(keys)} arrays ({', '.join(keys)})"
-                    )
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
-        if isinstance(error, InputError):
-            raise
-        raise InputError(path, f"cannot load {fmt} file: {error}") from error
-    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
-        raise InputError(path, f"flow array has unsupported dtype {array.dtype}")
-    if array.ndim == 3 and array.shape[2] == 2:
-        pass
-    elif array.ndim == 3 and array.shape[0] == 2:
-        array = array.transpose(1, 2, 0)
+def _read_numpy(path: Path, fmt: str) -> np.ndarray:
+    """``.npy`` / ``.npz`` flow, its header checked (`_check_flow_header`) before any data."""
+
+    def check(header: ArrayHeader) -> None:
+        _check_flow_header(path, header)
+
+    if fmt == "npy":
+        array = load_npy(path, check)
     else:
-        raise InputError(path, f"expected a flow array (H, W, 2) or (2, H, W), got {array.shape}")
+        keys = npz_keys(path)
+        if "flow" in keys:
+            key = "flow"
+        elif len(keys) == 1:
+            key = keys[0]
+        elif not keys:
+            raise InputError(path, "holds no array (an empty archive)")
+        else:
+            raise InputError(
+                path, f"no array named 'flow' and {len(keys)} arrays ({', '.join(keys)})"
+            )
+        array = load_npz(path, key, check)
+    if array.shape[0] == 2 and array.shape[2] != 2:
+        array = array.transpose(1, 2, 0)
     return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def _check_flow_header(path: Path, header: ArrayHeader) -> None:
+    """A flow array is numeric (not complex), ``(H, W, 2)`` or ``(2, H, W)``, not empty, and
+    within `MAX_FRAME_PIXELS`."""
+    dtype, shape = header.dtype, header.shape
+    if not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
+        raise InputError(path, f"flow array has unsupported dtype {dtype}")
+    if len(shape) == 3 and shape[2] == 2:
+        height, width = shape[:2]
+    elif len(shape) == 3 and shape[0] == 2:
+        height, width = shape[1:]
+    else:
+        raise InputError(path, f"expected a flow array (H, W, 2) or (2, H, W), got {shape}")
+    if height == 0 or width == 0:
+        raise InputError(path, f"empty flow array of shape {shape}")
+    check_pixels(path, width, height, what="flow")

@@ -27,6 +27,7 @@ from PIL import Image, UnidentifiedImageError
 
 from motionlayers.errors import InputError, ShapeError
 from motionlayers.io.atomic import atomic_path
+from motionlayers.io.frames import open_bounded_image
 from motionlayers.io.listing import list_by_stem
 
 MASK_EXTENSIONS = (".png", ".bmp")
@@ -73,7 +74,7 @@ def read_mask_compact(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise InputError(path, "file does not exist" if not path.exists() else "not a file")
     try:
-        with Image.open(path) as image:
+        with open_bounded_image(path, "mask") as image:  # refused from its header if too large
             image.load()
             labels = _labels_from_image(image, path)
     except (UnidentifiedImageError, OSError, SyntaxError) as error:

@@ -22,25 +22,19 @@ import lightning as L
 import torch
 
 from motionlayers.data.augment import add_global_motion
-from motionlayers.errors import InputError, ShapeError, check_choice
+from motionlayers.errors import InputError, ShapeError
 from motionlayers.losses.em import em_loss_fitted
+from motionlayers.methods.em_network import (
+    DEFAULT_WEIGHTS,
+    SHIPPED_WEIGHTS,
+    build_predictor,
+    normalise_input,
+)
 from motionlayers.methods.weights import (
-    is_weights_file,
-    require_shipped,
-    trained_layers,
+    build_trained,
     write_weights,
 )
 from motionlayers.nets import UNet
-
-INPUT_NORMS = ("mean_l1", "none")
-
-
-def normalise_input(flow: torch.Tensor, input_norm: str = "mean_l1") -> torch.Tensor:
-    """Network input: ``(B, 2, H, W) -> (B, 2, H, W)`` flow divided by its mean L1 norm."""
-    if check_choice(input_norm, INPUT_NORMS, "input_norm") == "none":
-        return flow
-    scale = flow.abs().sum(1, keepdim=True).mean((2, 3), keepdim=True).clamp_min(1e-6)
-    return flow / scale
 
 
 class EMMethod(L.LightningModule):
@@ -145,12 +139,6 @@ class EMMethod(L.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.hparams["lr"])
 
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "em-default.pt"
-SHIPPED_WEIGHTS = {2: DEFAULT_WEIGHTS, 4: DEFAULT_WEIGHTS.with_name("em-k4.pt")}
-"""The shipped models by K: ``segment --layers 4`` picks the K = 4 one (see their model cards)."""
-"""The shipped default model (model card: ``weights/em-default.md``)."""
-
-
 def export_weights(
     checkpoint: str | Path | EMMethod,
     out: str | Path,
@@ -169,44 +157,20 @@ def export_weights(
 
 
 def load_em_model(path: str | Path, map_location: str | torch.device = "cpu") -> EMMethod:
-    """An `EMMethod` (in eval mode) from a Lightning checkpoint written by `train` or a weights
-    file written by `export_weights`."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "checkpoint does not exist")
-    try:
-        payload: Any = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception:  # a Lightning checkpoint may hold more than tensors: read it below
-        payload = None
-    try:
-        if is_weights_file(payload):
-            model = EMMethod(**payload["hparams"])
-            model.load_state_dict({k: v.float() for k, v in payload["state_dict"].items()})
-            model.weights_meta = dict(payload.get("meta", {}))
-        else:
-            model = EMMethod.load_from_checkpoint(path, map_location=map_location)
-    except Exception as error:  # pickle, zip, key and shape errors all mean "not an EM model"
-        raise InputError(
-            path, f"not an EM checkpoint or weights file ({type(error).__name__}: {error})"
-        ) from error
-    return model.eval()
+    """An `EMMethod` (in eval mode, on ``map_location``) from a Lightning checkpoint written by
+    `train` or a weights file written by `export_weights`, read safely (a file that would run
+    code is refused: `motionlayers.methods.weights.safe_load`)."""
+    model, trained = build_trained(path, EMMethod, "em", "EM")
+    model.weights_meta = trained.meta
+    return model.to(map_location).eval()
 
 
-def build_predictor(
-    layers: int | None = None, device: str = "cpu", checkpoint: str | Path | None = None
-) -> EMMethod:
-    """The EM network for ``motionlayers segment``: ``checkpoint``, else the shipped model for
-    ``layers`` (`SHIPPED_WEIGHTS`), else the default model.
-
-    ``layers`` is the K the caller asks for; a trained network has its own K, so a different
-    request is an error that says what the model has (None accepts the model's K).
-    """
-    if checkpoint is not None:
-        path = Path(checkpoint)
-    else:
-        path = SHIPPED_WEIGHTS.get(layers, DEFAULT_WEIGHTS) if layers else DEFAULT_WEIGHTS
-    if checkpoint is None:
-        require_shipped(path, "EM", "motionlayers train em --config em-default --out OUT")
-    model = load_em_model(path, map_location=device)
-    trained_layers(model, layers, path.name)
-    return model.to(device).eval()
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "SHIPPED_WEIGHTS",
+    "EMMethod",
+    "build_predictor",
+    "export_weights",
+    "load_em_model",
+    "normalise_input",
+]

@@ -94,7 +94,7 @@ from motionlayers.io.event_container import Events
 from motionlayers.losses.layered_events import MIXINGS, OBJECTIVES, LayeredDeblurLoss
 from motionlayers.losses.targets import mask_cross_entropy, motion_l1
 from motionlayers.methods.teacher_targets import RefinedTargets
-from motionlayers.methods.weights import is_weights_file, write_weights
+from motionlayers.methods.weights import build_trained, write_weights
 from motionlayers.nets.evlayerseg import EVLayerSegNet
 
 __all__ = [
@@ -288,41 +288,11 @@ def export_weights(
 def load_evlayerseg_model(
     path: str | Path, map_location: str | torch.device = "cpu"
 ) -> EVLayerSegMethod:
-    """An `EVLayerSegMethod` (eval mode) from a Lightning checkpoint written by ``train`` or a
-    weights file written by `export_weights`."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "checkpoint does not exist")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
-        if is_weights_file(state):
-            if state.get("method") != "evlayerseg":
-                raise ValueError(f"weights of method {state.get('method')!r}")
-            hparams, weights = dict(state["hparams"]), state["state_dict"]
-        else:
-            hparams, weights = dict(state["hyper_parameters"]), state["state_dict"]
-        hparams.pop("_instantiator", None)
-        model = EVLayerSegMethod(**hparams)
-        _load_state(model, weights)
-    except Exception as error:  # pickle, zip, key and shape errors: not one of our models
-        raise InputError(
-            path,
-            f"not an EV-LayerSegNet checkpoint or weights file ({type(error).__name__}: {error})",
-        ) from error
+    """An `EVLayerSegMethod` (eval mode, on ``map_location``) from a Lightning checkpoint
+    written by ``train`` or a weights file written by `export_weights`, read safely (a file
+    that would run code is refused: `motionlayers.methods.weights.safe_load`)."""
+    model, _ = build_trained(path, EVLayerSegMethod, "evlayerseg", "EV-LayerSegNet")
     return model.to(map_location).eval()
-
-
-def _load_state(model: EVLayerSegMethod, weights: dict[str, torch.Tensor]) -> None:
-    """Load ``weights`` (as float32) into ``model``; the layout of another network version
-    (e.g. the motion head before its normalisations) raises a ValueError naming the keys."""
-    missing, unexpected = model.load_state_dict(
-        {k: v.float() for k, v in weights.items()}, strict=False
-    )
-    if missing or unexpected:
-        raise ValueError(
-            "weights of another network version (missing "
-            f"{', '.join(missing[:3]) or '-'}; unexpected {', '.join(unexpected[:3]) or '-'})"
-        )
 
 
 def build_event_datasets(config: dict[str, Any]) -> tuple[Dataset, Dataset]:

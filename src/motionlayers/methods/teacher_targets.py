@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 
 from motionlayers.errors import InputError
 from motionlayers.io.atomic import atomic_path
+from motionlayers.methods.weights import safe_load
 
 if TYPE_CHECKING:  # evlayerseg imports this module
     from motionlayers.methods.evlayerseg import EVLayerSegMethod
@@ -90,9 +91,8 @@ class RefinedTargets(Dataset):
         events = item["events"]
         name = hashlib.sha1(events.numpy().tobytes()).hexdigest()[:24] + ".pt"
         path = self.cache / name
-        if path.is_file():
-            stored = torch.load(path, weights_only=True)
-        else:
+        stored = _read_cached(path)
+        if stored is None:
             masks, theta = self.teacher.refined_answer(
                 item["input"], events, self.refine_iterations
             )
@@ -102,3 +102,17 @@ class RefinedTargets(Dataset):
         item["target_masks"] = stored["masks"].float()
         item["target_theta"] = stored["theta"].float()
         return item
+
+
+def _read_cached(path: Path) -> dict[str, torch.Tensor] | None:
+    """The targets cached in ``path``, read safely (`weights.safe_load`); None when there are
+    none, or when the file is not a complete cache entry (a foreign or damaged file is then
+    recomputed and replaced)."""
+    if not path.is_file():
+        return None
+    try:
+        stored = safe_load(path)
+    except InputError:
+        return None
+    tensors = all(isinstance(stored.get(k), torch.Tensor) for k in ("masks", "theta"))
+    return stored if tensors else None

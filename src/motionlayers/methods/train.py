@@ -1,25 +1,33 @@
 """Training a registered method from a recipe with a Lightning Trainer.
 
 Writes under ``out``: ``config.yaml`` (the resolved recipe), ``checkpoints/last.ckpt`` and
-``checkpoints/best-*.ckpt`` (lowest ``val_loss``; model selection needs no labels), and CSV logs
-in ``logs/``. A ``last.ckpt`` already in ``out`` is resumed from automatically.
+``checkpoints/best-*.ckpt`` (lowest ``val_loss``; model selection needs no labels), and CSV (or
+TensorBoard) logs in ``logs/``. A ``last.ckpt`` already in ``out`` is resumed from
+automatically.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from importlib.util import find_spec
+from inspect import signature
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 import yaml
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, Dataset, random_split
 
 from motionlayers.data.folders import FlowFolderDataset
+from motionlayers.defaults import DEFAULT_FLOW_BACKEND
 from motionlayers.errors import InputError
-from motionlayers.methods.weights import init_from
+from motionlayers.io.atomic import atomic_path
+from motionlayers.methods.weights import init_from, read_checkpoint
 
 
 class FlowItems(Dataset):
@@ -65,7 +73,7 @@ def folder_datasets(data: dict[str, Any], seed: int) -> tuple[Dataset, Dataset]:
     full = FlowFolderDataset(
         data["source"],
         size=(int(data["height"]), int(data["width"])),
-        backend=data.get("backend", "dis-medium"),
+        backend=data.get("backend", DEFAULT_FLOW_BACKEND),
         cache_dir=data.get("cache_dir"),
     )
     if len(full) < 2:
@@ -92,6 +100,9 @@ def build_datasets(config: dict[str, Any]) -> tuple[Dataset, Dataset]:
     return FlowItems(train), FlowItems(val)
 
 
+LOGGERS = ("csv", "tensorboard")
+
+
 def train(
     config: dict[str, Any],
     out: str | Path,
@@ -102,8 +113,15 @@ def train(
     accelerator: str = "cpu",
     datasets: tuple[Dataset, Dataset] | None = None,
     progress: bool = True,
+    logger: str = "csv",
 ) -> L.LightningModule:
     """Train ``config["method"]`` on its data; returns the trained module (last state).
+
+    Everything that can be checked is checked before anything is written or any flow computed:
+    the recipe (`motionlayers.methods.config.check_config`), the output folder, the
+    accelerator, the logger and the checkpoint to resume or initialise from (read safely:
+    `motionlayers.methods.weights.safe_load`; Lightning then reads it with
+    ``weights_only=True`` too).
 
     Args:
         config: a resolved recipe (see `motionlayers.methods.config`).
@@ -115,35 +133,64 @@ def train(
         devices, accelerator: passed to the Trainer; several devices use DDP.
         datasets: ``(train, val)`` to use instead of ``config["data"]`` (tests, notebooks).
         progress: show the progress bar.
+        logger: ``"csv"`` (``out/logs/``) or ``"tensorboard"`` (needs the ``tensorboard``
+            extra).
     """
     from motionlayers.methods import get_method
+    from motionlayers.methods.config import check_config
 
-    method = get_method(str(config.get("method", "em")))
+    name = str(config.get("method", "em"))
+    method = get_method(name)
+    check_config(config, name)
+    out = _output_folder(out)
+    _check_accelerator(accelerator, devices)
+    make_logger = _logger(logger)
     init = init if init is not None else config.get("init_from")
     if init is not None and not Path(init).is_file():  # before any flow is computed
         raise InputError(init, "model to initialise from does not exist")
-    out = Path(out)
-    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    model_args = dict(config.get("model") or {})
+    model_args.setdefault("seed", int(config.get("seed", 0)))
     L.seed_everything(int(config.get("seed", 0)), workers=True, verbose=False)
+    module = method.module(**model_args)
+    last = out / "checkpoints" / "last.ckpt"
+    ckpt_path, start = _starting_point(module, last, resume, init)
     train_set, val_set = datasets if datasets is not None else build_datasets(config)
-    data, trainer_cfg = config["data"], dict(config.get("trainer", {}))
+    if len(train_set) == 0 or len(val_set) == 0:  # type: ignore[arg-type]
+        raise InputError("data", "no training or no validation items")
+    data, trainer_cfg = config["data"], dict(config.get("trainer") or {})
     loader_args: dict[str, Any] = dict(
         batch_size=int(data.get("batch_size", 8)), num_workers=int(data.get("num_workers", 0))
     )
     train_loader = DataLoader(train_set, shuffle=True, drop_last=False, **loader_args)
     val_loader = DataLoader(val_set, shuffle=False, **loader_args)
-    model_args = dict(config.get("model", {}))
-    model_args.setdefault("seed", int(config.get("seed", 0)))
-    module = method.module(**model_args)
-    last = out / "checkpoints" / "last.ckpt"
-    ckpt_path = Path(resume) if resume is not None else (last if last.is_file() else None)
-    if ckpt_path is not None and not ckpt_path.is_file():
-        raise InputError(ckpt_path, "checkpoint to resume from does not exist")
-    if init is not None and ckpt_path is None:
-        fresh = init_from(module, init)
-        print(f"initialised from {init}; fresh: {', '.join(fresh) or 'none'}")
+    max_steps = int(trainer_cfg.pop("max_steps", 1000))
     interval = min(int(trainer_cfg.pop("val_check_interval", 1000)), len(train_loader))
+    trainer = _trainer(
+        out, trainer_cfg, max_steps, interval, devices, accelerator, progress, make_logger
+    )
+    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "config.yaml") as partial:
+        partial.write_text(yaml.safe_dump(config, sort_keys=False))
+    if start is not None:
+        print(f"resuming from {ckpt_path} at step {start} (of max_steps {max_steps})")
+    trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path, **_SAFE_FIT)
+    # The steps since the last periodic save; the full state (optimiser included), as they do.
+    trainer.save_checkpoint(last, weights_only=False)
+    return module
+
+
+def _trainer(
+    out: Path,
+    trainer_cfg: dict[str, Any],
+    max_steps: int,
+    interval: int,
+    devices: int | str,
+    accelerator: str,
+    progress: bool,
+    make_logger: Callable[[Path], Any],
+) -> L.Trainer:
+    """The Lightning Trainer of a run: best and last checkpoints every ``interval`` steps, the
+    recipe's other ``trainer`` settings; a setting Lightning refuses is an InputError."""
     best = ModelCheckpoint(
         dirpath=out / "checkpoints",
         filename="best-{step}-{val_loss:.5f}",
@@ -163,20 +210,114 @@ def train(
         save_on_exception=True,
     )
     devices_count = devices if isinstance(devices, int) else 1
-    trainer = L.Trainer(
-        default_root_dir=out,
-        accelerator=accelerator,
-        devices=devices,
-        strategy="ddp" if devices_count > 1 else "auto",
-        max_steps=int(trainer_cfg.pop("max_steps", 1000)),
-        val_check_interval=interval,
-        callbacks=[best, latest] + ([TQDMProgressBar()] if progress else []),
-        logger=CSVLogger(out, name="logs"),
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        **trainer_cfg,
-    )
-    trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path)
-    trainer.save_checkpoint(last)  # the steps since the last periodic save
-    return module
+    try:
+        trainer = L.Trainer(
+            default_root_dir=out,
+            accelerator=accelerator,
+            devices=devices,
+            strategy="ddp" if devices_count > 1 else "auto",
+            max_steps=max_steps,
+            val_check_interval=interval,
+            callbacks=[best, latest] + ([TQDMProgressBar()] if progress else []),
+            logger=make_logger(out),
+            enable_progress_bar=progress,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            **trainer_cfg,
+        )
+    except (MisconfigurationException, ValueError) as error:
+        raise InputError("trainer", str(error)) from None
+    return trainer
+
+
+# Lightning >= 2.6 lets `fit` read the checkpoint with torch's weights-only unpickler (older
+# versions leave torch's default); the file was read safely by `_check_resume` before anyway.
+_SAFE_FIT: dict[str, Any] = (
+    {"weights_only": True} if "weights_only" in signature(L.Trainer.fit).parameters else {}
+)
+
+
+def _output_folder(out: str | Path) -> Path:
+    """``out`` as a Path, if it is (or can become) a writable folder."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "exists and is not a folder: --output names a folder")
+    for parent in out.parents:  # the nearest existing folder above it must take new entries
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(out, f"cannot create the output folder: {parent} is a file")
+            break
+    existing = out if out.exists() else next(p for p in out.parents if p.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(out, f"cannot write the output folder ({existing} is not writable)")
+    return out
+
+
+def _check_accelerator(accelerator: str, devices: int | str) -> None:
+    """A GPU asked for must be there (Lightning's own error is a traceback)."""
+    if accelerator not in ("cpu", "gpu", "cuda", "mps", "auto"):
+        raise InputError("--accelerator", f"unknown {accelerator!r}; choose from cpu, gpu, auto")
+    if accelerator in ("gpu", "cuda"):
+        from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
+
+        count = CUDAAccelerator.auto_device_count() if CUDAAccelerator.is_available() else 0
+        if not count and accelerator == "gpu" and MPSAccelerator.is_available():
+            count = 1
+        if not count:
+            raise InputError(
+                "--accelerator", f"{accelerator}: no GPU is available here; use --accelerator cpu"
+            )
+        if isinstance(devices, int) and devices > count:
+            raise InputError("--devices", f"{devices} asked, {count} GPU(s) available")
+
+
+def _logger(name: str) -> Callable[[Path], Any]:
+    """A function of the output folder making the Lightning logger ``name`` (`LOGGERS`)."""
+    if name == "csv":
+        return lambda out: CSVLogger(out, name="logs")
+    if name != "tensorboard":
+        raise InputError("--logger", f"unknown {name!r}; choose from {LOGGERS}")
+    if find_spec("tensorboard") is None and find_spec("tensorboardX") is None:
+        raise InputError(
+            "--logger",
+            "tensorboard needs the TensorBoard package: pip install 'motionlayers[tensorboard]'",
+        )
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    return lambda out: TensorBoardLogger(out, name="logs")
+
+
+def _starting_point(
+    module: torch.nn.Module, last: Path, resume: str | Path | None, init: str | Path | None
+) -> tuple[Path | None, int | None]:
+    """``(checkpoint to resume from, its step)``: ``resume``, else ``last`` when it exists,
+    each checked (`_check_resume`); ``(None, None)`` for a new run, which starts from the
+    trained model ``init`` when given (its matching tensors copied into ``module``)."""
+    ckpt_path = Path(resume) if resume is not None else (last if last.is_file() else None)
+    if ckpt_path is not None:
+        return ckpt_path, _check_resume(ckpt_path, module)
+    if init is not None:
+        fresh = init_from(module, init)
+        print(f"initialised from {init}; fresh: {', '.join(fresh) or 'none'}")
+    return None, None
+
+
+def _check_resume(path: Path, module: torch.nn.Module) -> int:
+    """The step of the checkpoint ``path`` to resume ``module`` from, read safely; a file that
+    does not hold this module's tensors (another recipe, another K) is refused."""
+    checkpoint = read_checkpoint(path)
+    own, theirs = module.state_dict(), checkpoint["state_dict"]
+    for key in sorted(set(own) | set(theirs)):
+        mine, stored = own.get(key), theirs.get(key)
+        if mine is None or not isinstance(stored, torch.Tensor) or stored.shape != mine.shape:
+            raise InputError(
+                path,
+                f"was trained with other model settings ({key}: {_shape(stored)} there, "
+                f"{_shape(mine)} here); resume with the recipe it was trained with, or start a "
+                "new run from it with --init-from",
+            )
+    return int(checkpoint["global_step"])
+
+
+def _shape(tensor: Any) -> str:
+    return "absent" if tensor is None else str(tuple(getattr(tensor, "shape", ())))

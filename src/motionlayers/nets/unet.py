@@ -94,7 +94,9 @@ class UNet(nn.Module):
             )
         height, width = x.shape[-2:]
         multiple = 2**self.depth
-        pad_h, pad_w = -height % multiple, -width % multiple
+        # at least two multiples: a 1x1 bottleneck has no spatial statistics to normalise
+        pad_h = max(-height % multiple, 2 * multiple - height) if self.depth else 0
+        pad_w = max(-width % multiple, 2 * multiple - width) if self.depth else 0
         if pad_h or pad_w:
             pad = (0, pad_w, 0, pad_h) + ((0, 0) if self.dims == 3 else ())
             x = F.pad(x, pad, mode="replicate")

@@ -2,7 +2,8 @@
 
 ``segment_events(recording, out)`` reads the events (`motionlayers.io.read_events`), cuts them
 into windows (by count, default the model's ``events_per_pixel * W * H``, or by duration), runs
-one forward pass per window and writes, atomically (``out`` is complete or untouched):
+one forward pass per window and writes into ``out`` (each entry complete or not at all, nothing
+else in ``out`` touched: `motionlayers.io.atomic.atomic_directory`):
 
     masks/<index:05d>.png  layer of every sensor pixel (indexed PNG, DAVIS palette, 0 first)
     windows.csv            index,t_start_us,t_end_us,events: windows are [t_start, t_end); a
@@ -11,11 +12,18 @@ one forward pass per window and writes, atomically (``out`` is complete or untou
     overlay.mp4            event frames: each pixel with events in its layer's colour
     motion.json            per window, per layer: affine theta (pixels/second and pixels/window,
                            basis [1, x, y] at normalised pixel centres) and its share of events
+
+Each window is kept as it finishes (in a staging folder inside ``out``): a run that is stopped
+(Ctrl-C, SIGTERM, SIGKILL, a crash) resumes where it stopped when it is run again with the same
+recording, model and settings.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,22 +33,15 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from motionlayers import __version__
 from motionlayers.classical.event_em import REFINE_ROUNDS
+from motionlayers.defaults import DEFAULT_REFINE_ITERATIONS, EVENT_METHODS, EVENT_SUFFIXES
 from motionlayers.errors import InputError
-from motionlayers.io import read_events, write_mask
-from motionlayers.io.atomic import atomic_directory
-from motionlayers.io.event_container import Events, parse_sensor_size
+from motionlayers.io import read_events, read_mask, write_mask
+from motionlayers.io.atomic import atomic_directory, atomic_path
+from motionlayers.io.event_container import Events, check_windows, parse_sensor_size
 from motionlayers.methods.weights import require_shipped, trained_layers
 from motionlayers.pipeline.outputs import LAYER_COLOURS_BGR, VideoSink, write_motion_json
-
-EVENT_SUFFIXES = (".es", ".raw", ".aedat4", ".h5", ".hdf5", ".txt", ".npz")
-"""Files that ``motionlayers segment`` reads as event recordings."""
-EVENT_METHODS = ("evlayerseg",)
-DEFAULT_REFINE_ITERATIONS = 10
-"""Motion-compensation EM iterations per refinement round by default (simulated benchmark, 30
-sequences, the deblurring-only model: IoU 0.432 for the network alone, 0.586 with 5, 0.589 with
-10; detection rate 0 -> 0.52; the shipped self-trained model: 0.569 alone, 0.617 with 10; see
-`motionlayers.classical.event_em`)."""
 
 
 def is_event_input(path: str | Path) -> bool:
@@ -58,12 +59,14 @@ class EventSegmentResult:
     layers: int
     sensor_size: tuple[int, int]
     seconds: float
+    resumed: int = 0
 
     def summary(self) -> str:
         w, h = self.sensor_size
+        again = f" (resumed: {self.resumed} windows were done)" if self.resumed else ""
         return (
             f"segmented {self.events} events ({w}x{h}) in {self.windows} windows into "
-            f"{self.layers} layers in {self.seconds:.1f} s -> {self.output}"
+            f"{self.layers} layers in {self.seconds:.1f} s{again} -> {self.output}"
         )
 
 
@@ -79,7 +82,7 @@ def load_event_model(
     from motionlayers.methods.evlayerseg import DEFAULT_WEIGHTS, load_evlayerseg_model
 
     if checkpoint is None:
-        train = "motionlayers train evlayerseg --config evlayerseg-small --out OUT"
+        train = "motionlayers train evlayerseg --config evlayerseg-small -o OUT"
         require_shipped(DEFAULT_WEIGHTS, "EV-LayerSegNet", train)
     return load_evlayerseg_model(checkpoint or DEFAULT_WEIGHTS, map_location=device)
 
@@ -89,6 +92,7 @@ def event_windows(
 ) -> tuple[int, Iterator[tuple[int, int, Events]]]:
     """``(count, iterator of (t_start_us, t_end_us, window))``: windows of ``window_events``
     events (the last may be shorter; ``t_end`` is its last time + 1) or of ``window_us``."""
+    check_windows(events, window_events, window_us)  # bounded: motionlayers.limits
     if window_us is not None:
         if window_us <= 0:
             raise InputError("--window-us", f"must be positive, got {window_us}")
@@ -177,56 +181,158 @@ def segment_events(
     if refine_iterations < 0:
         raise InputError("--refine", f"must be >= 0, got {refine_iterations}")
     size = parse_sensor_size(sensor_size, "--sensor-size") if sensor_size is not None else None
-    model = load_event_model(method, checkpoint, device)
-    trained = trained_layers(model, layers, Path(checkpoint).name if checkpoint else method)
-    events = read_events(source, size)
+    events = read_events(source, size)  # a bad recording fails before the model loads
     if not len(events):
         raise InputError(source, "holds no events")
+    model = load_event_model(method, checkpoint, device)
+    trained = trained_layers(model, layers, Path(checkpoint).name if checkpoint else method)
     if window_us is None and window_events is None:
         window_events = model.window_size(events.sensor_size)
     count, windows = event_windows(events, window_events, window_us)
     width, height = events.sensor_size
-    records = []
-    with atomic_directory(output) as tmp:
-        (tmp / "masks").mkdir()
-        video = VideoSink(tmp / "overlay.mp4", fps, (height, width))
-        with open(tmp / "windows.csv", "w", newline="") as table:
-            writer = csv.writer(table)
-            writer.writerow(["index", "t_start_us", "t_end_us", "events"])
-            bar = tqdm(windows, total=count, desc="segment", unit="window", disable=not progress)
-            for index, (t_start, t_end, window) in enumerate(bar):
-                if len(window):
-                    masks, theta = model.segment_window(window, refine_iterations)
-                    labels = masks.argmax(0).cpu().numpy().astype(np.uint8)
-                    motion = theta.double().cpu().numpy()
-                else:
-                    labels = np.zeros((height, width), np.uint8)
-                    motion = np.zeros((trained, 2, 3))
-                write_mask(tmp / "masks" / f"{index:05d}.png", labels)
-                writer.writerow([index, t_start, t_end, len(window)])
-                video.write(event_frame(window, labels))
-                records.append(_motion_record(index, t_start, t_end, window, labels, motion))
-        video.close()
+    settings = {
+        "method": method,
+        "checkpoint": str(checkpoint) if checkpoint else "shipped",
+        "refine_iterations": refine_iterations,
+        "window_events": window_events,
+        "window_us": window_us,
+    }
+    key = resume_key(source, checkpoint, {**settings, "layers": trained, "sensor": [width, height]})
+    with atomic_directory(output, entries=OUTPUT_ENTRIES, inputs=[source], resume_key=key) as tmp:
+        records = WindowLog(tmp)
+        resumed = len(records.done)
+        bar = tqdm(windows, total=count, desc="segment", unit="window", disable=not progress)
+        if resumed:
+            bar.set_description(f"segment (resumed after {resumed})")
+        for index, (t_start, t_end, window) in enumerate(bar):
+            if index in records.done:
+                continue
+            if len(window):
+                masks, theta = model.segment_window(window, refine_iterations)
+                labels = masks.argmax(0).cpu().numpy().astype(np.uint8)
+                motion = theta.double().cpu().numpy()
+            else:
+                labels = np.zeros((height, width), np.uint8)
+                motion = np.zeros((trained, 2, 3))
+            write_mask(records.mask_path(index), labels)  # complete before it is logged
+            records.append(_motion_record(index, t_start, t_end, window, labels, motion))
+        ordered = records.ordered(count)
+        write_event_outputs(tmp, events, window_events, window_us, ordered, fps)
         write_motion_json(
             tmp / "motion.json",
             {
+                "motionlayers_version": __version__,
                 "source": str(source),
-                "method": method,
-                "checkpoint": str(checkpoint) if checkpoint else "default",
-                "refine_iterations": refine_iterations,
-                "refine_rounds": REFINE_ROUNDS if refine_iterations else 0,
+                **settings,
                 "sensor_size": [width, height],
                 "layers": trained,
                 "model": "affine",
-                "convention": "theta (2, 3) on basis [1, x, y], pixel centres normalised to "
+                "refine_rounds": REFINE_ROUNDS if refine_iterations else 0,
+                "fps": fps,
+                "theta_units": "theta (2, 3) on basis [1, x, y], pixel centres normalised to "
                 "[-1, 1]; flow in pixels per second (theta_px_per_s) or over the window, from "
                 "its first to its last event (theta_px_per_window)",
-                "windows": records,
+                "windows": ordered,
             },
         )
     return EventSegmentResult(
-        Path(output), count, len(events), trained, events.sensor_size, time.perf_counter() - start
+        Path(output),
+        count,
+        len(events),
+        trained,
+        events.sensor_size,
+        time.perf_counter() - start,
+        resumed,
     )
+
+
+OUTPUT_ENTRIES = ("masks", "windows.csv", "overlay.mp4", "motion.json")
+"""What `segment_events` writes into its output folder; nothing else there is touched."""
+LOG_NAME = ".windows.jsonl"
+"""The finished windows' records in a (resumable) staging folder, one JSON line per window."""
+
+
+def resume_key(source: str | Path, checkpoint: str | Path | None, settings: dict) -> str:
+    """A name for a run's resumable state: the same recording (path, size, modification time),
+    model file and settings give the same key, anything else another."""
+
+    def stamp(path: str | Path) -> list:
+        info = os.stat(path)
+        return [str(Path(path).resolve()), info.st_size, info.st_mtime_ns]
+
+    identity = {
+        "source": stamp(source),
+        "checkpoint": stamp(checkpoint) if checkpoint else None,
+        "version": __version__,
+        **settings,
+    }
+    return hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class WindowLog:
+    """The windows a run has finished, kept in its staging folder so that a stopped run resumes.
+
+    Each finished window is its mask (``masks/<index>.png``, written atomically) and then one
+    line of ``.windows.jsonl`` (flushed and synced): a line implies its mask. A line cut short
+    by a kill, and the writers' temporary files, are dropped when the log is opened again.
+    """
+
+    def __init__(self, stage: Path):
+        self.masks = stage / "masks"
+        self.masks.mkdir(exist_ok=True)
+        for partial in self.masks.glob(".*"):
+            partial.unlink()
+        self.path = stage / LOG_NAME
+        self.done: dict[int, dict[str, Any]] = {}
+        lines = self.path.read_text(encoding="utf-8").splitlines() if self.path.exists() else []
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                break
+            if self.mask_path(record["index"]).is_file():
+                self.done[int(record["index"])] = record
+        self.path.write_text("".join(json.dumps(r) + "\n" for r in self.done.values()))
+        self._handle = open(self.path, "a", encoding="utf-8")  # closed by ordered()
+
+    def mask_path(self, index: int) -> Path:
+        return self.masks / f"{index:05d}.png"
+
+    def append(self, record: dict[str, Any]) -> None:
+        self._handle.write(json.dumps(record) + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self.done[int(record["index"])] = record
+
+    def ordered(self, count: int) -> list[dict[str, Any]]:
+        """The ``count`` records in window order (closes the log)."""
+        self._handle.close()
+        return [self.done[index] for index in range(count)]
+
+
+def write_event_outputs(
+    root: Path,
+    events: Events,
+    window_events: int | None,
+    window_us: int | None,
+    records: list[dict[str, Any]],
+    fps: float,
+) -> None:
+    """``root/windows.csv`` and ``root/overlay.mp4`` from the windows' records and masks."""
+    width, height = events.sensor_size
+    with atomic_path(root / "windows.csv") as tmp, open(tmp, "w", newline="") as table:
+        writer = csv.writer(table)
+        writer.writerow(["index", "t_start_us", "t_end_us", "events"])
+        for record in records:
+            writer.writerow([record[k] for k in ("index", "t_start_us", "t_end_us", "events")])
+    video = VideoSink(root / "overlay.mp4", fps, (height, width))
+    try:
+        _, windows = event_windows(events, window_events, window_us)
+        for record, (_, _, window) in zip(records, windows):
+            labels = read_mask(root / "masks" / f"{record['index']:05d}.png")
+            video.write(event_frame(window, labels))
+    finally:
+        video.close()
 
 
 __all__ = [

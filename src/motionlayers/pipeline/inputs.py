@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from motionlayers.defaults import DEFAULT_FLOW_BACKEND, DEFAULT_WORKING_SIZE
 from motionlayers.errors import InputError
 from motionlayers.flow import (
     FLOW_OVERSAMPLING,
@@ -18,8 +19,10 @@ from motionlayers.flow import (
     resize_flow,
     to_tensor,
 )
-from motionlayers.io import iter_frames, read_flow, resize_image
+from motionlayers.io import frame_count, iter_frames, read_flow, resize_image
+from motionlayers.io.frames import open_video
 from motionlayers.io.listing import natural_key
+from motionlayers.limits import check_working_size
 
 FLOW_FILE_SUFFIXES = (".flo", ".pfm", ".npy", ".npz")
 """A folder holding files with these suffixes is read as precomputed flows (16-bit KITTI PNG
@@ -50,8 +53,8 @@ def flow_files(source: Path) -> list[Path]:
 
 def load_flows(
     source: str | Path,
-    backend: str = "dis-medium",
-    size: tuple[int, int] | None = (128, 224),
+    backend: str = DEFAULT_FLOW_BACKEND,
+    size: tuple[int, int] | None = DEFAULT_WORKING_SIZE,
     progress: bool = True,
     oversample: int = FLOW_OVERSAMPLING,
 ) -> FlowInput:
@@ -65,9 +68,14 @@ def load_flows(
     smooth in time, ``-f(T-1 -> T-2)`` approximates the missing forward flow), so that every
     input frame gets its own segmentation. A folder of flow files gives one frame per file.
 
+    Frames are read and their flows computed one pair at a time: only two frames are held,
+    whatever the length of the video.
+
     Raises:
-        InputError: missing, empty, corrupt or single-frame input.
+        InputError: missing, empty, corrupt or single-frame input, or a working size out of
+            bounds (`motionlayers.limits.check_working_size`) or too small for the backend.
     """
+    check_working_size(size)
     source = Path(source)
     if not source.exists():
         raise InputError(source, "does not exist")
@@ -76,27 +84,41 @@ def load_flows(
         return _from_flow_files(files, size, progress)
     flow_backend = get_backend(backend)
     flow_size = oversampled_size(size, oversample)
+    if flow_size is not None:
+        flow_backend.check_size(*flow_size, name="working size")
     kind = "frames" if source.is_dir() else "video"
-    frames_iter = iter_frames(source)
+    frames = iter_frames(source)
+
+    def flow(frame0: tuple[str, np.ndarray], frame1: tuple[str, np.ndarray]) -> torch.Tensor:
+        computed = flow_backend(frame0[1], frame1[1], stem=frame0[0])
+        if size is not None and computed.shape[:2] != size:
+            computed = resize_flow(computed, *size)
+        return to_tensor(computed)
+
     stems: list[str] = []
-    frames: list[np.ndarray] = []
+    flows: list[torch.Tensor] = []
     input_size: tuple[int, int] = (0, 0)
-    for stem, frame in tqdm(frames_iter, desc="read frames", unit="frame", disable=not progress):
+    older, previous = None, None  # the two frames before, at the flow's size
+    bar = tqdm(
+        frames,
+        total=frame_count(source),
+        desc=f"flow ({flow_backend.name})",
+        unit="frame",
+        disable=not progress,
+    )
+    for stem, frame in bar:
         input_size = (int(frame.shape[0]), int(frame.shape[1]))
+        current = (stem, resize_image(frame, flow_size) if flow_size is not None else frame)
+        if previous is not None:
+            flows.append(flow(previous, current))
+        older, previous = previous, current
         stems.append(stem)
-        frames.append(resize_image(frame, flow_size) if flow_size is not None else frame)
-    if len(frames) < 2:
+    if older is None or previous is None:
         raise InputError(source, "needs at least two frames to compute flow, found one")
-    flows = []
-    pairs = [(t, t + 1) for t in range(len(frames) - 1)] + [(len(frames) - 1, len(frames) - 2)]
-    for t, s in tqdm(pairs, desc=f"flow ({flow_backend.name})", unit="pair", disable=not progress):
-        flow = flow_backend(frames[t], frames[s], stem=stems[t])
-        if size is not None and flow.shape[:2] != size:
-            flow = resize_flow(flow, *size)
-        flows.append(flow if s > t else -flow)
+    flows.append(-flow(previous, older))  # the last frame: its negated backward flow
     return FlowInput(
         stems,
-        torch.cat([to_tensor(f) for f in flows]),
+        torch.cat(flows),
         input_size,
         _fps(source) if kind == "video" else DEFAULT_FPS,
         kind,
@@ -111,7 +133,9 @@ def _from_flow_files(files: list[Path], size: tuple[int, int] | None, progress: 
             input_size = (int(flow.shape[0]), int(flow.shape[1]))
         elif flow.shape[:2] != input_size:
             raise InputError(
-                path, f"size {flow.shape[:2]} differs from the first flow's {input_size}"
+                path,
+                f"size {flow.shape[1]}x{flow.shape[0]} differs from the first flow's "
+                f"{input_size[1]}x{input_size[0]}",
             )
         if size is not None:
             flow = resize_flow(flow, *size)
@@ -121,7 +145,7 @@ def _from_flow_files(files: list[Path], size: tuple[int, int] | None, progress: 
 
 
 def _fps(source: Path) -> float:
-    capture = cv2.VideoCapture(str(source))
+    capture = open_video(source)
     try:
         fps = float(capture.get(cv2.CAP_PROP_FPS)) if capture.isOpened() else 0.0
     finally:

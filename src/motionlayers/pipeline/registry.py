@@ -8,8 +8,9 @@ A method is built by a factory ``factory(layers: int, device: str, **options)`` 
 `get_method` wraps both into a `Method` that always returns soft masks ``(B, K, h, w)`` summing to
 1 over K, on the flow's device, without gradients. A factory may also be registered as a string
 ``"package.module:attribute"``, imported on first use; a network method plugs in with e.g.
-``register_method("em", "motionlayers.methods.em:build_predictor")`` where ``build_predictor``
-loads the checkpoint and returns the ``LightningModule`` (moved to ``device``, put in eval mode).
+``register_method("em", "motionlayers.methods.em_network:build_predictor")`` where
+``build_predictor`` loads the checkpoint and returns the network (an ``nn.Module`` with
+``predict_masks``, moved to ``device``, put in eval mode; Lightning is not needed to segment).
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from typing import Any
 import torch
 
 from motionlayers.classical import classical_em, robust_layers
+from motionlayers.defaults import DEFAULT_LAYERS
 from motionlayers.errors import InputError, ShapeError
+from motionlayers.limits import check_layers
 from motionlayers.postprocess.upsample import labels_to_masks
 
-DEFAULT_LAYERS = 4
-"""K of the classical methods when none is asked for (thesis ch. 2 evaluates K = 2 and 4)."""
 MethodFactory = Callable[..., Any] | str
 METHODS: dict[str, MethodFactory] = {}
 """Registry: method name -> factory ``(layers, device, **options)``, or ``"module:attribute"``
@@ -96,6 +97,7 @@ def get_method(name: str, layers: int | None = None, device: str = "cpu", **opti
 
 def _classical_em(layers: int | None, device: str, initialisations: int = 10, **options: Any):
     layers = layers or DEFAULT_LAYERS
+    check_layers(layers)  # before any flow is computed
 
     def run(flow: torch.Tensor) -> torch.Tensor:
         return classical_em(flow, layers, initialisations, **options).masks
@@ -105,6 +107,7 @@ def _classical_em(layers: int | None, device: str, initialisations: int = 10, **
 
 def _robust_layers(layers: int | None, device: str, **options: Any):
     layers = layers or DEFAULT_LAYERS
+    check_layers(layers)  # before any flow is computed
 
     def run(flow: torch.Tensor) -> torch.Tensor:
         return robust_layers(flow, layers, **options).labels
@@ -112,6 +115,6 @@ def _robust_layers(layers: int | None, device: str, **options: Any):
     return run
 
 
-register_method("em", "motionlayers.methods.em:build_predictor")
+register_method("em", "motionlayers.methods.em_network:build_predictor")
 register_method("classical-em", _classical_em)
 register_method("robust-layers", _robust_layers)

@@ -10,23 +10,30 @@ and its shape (segments hugging the border dropped, holes filled) -> ``OUT/masks
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from motionlayers import __version__
+from motionlayers.defaults import DEFAULT_FLOW_BACKEND, DEFAULT_METHOD
+from motionlayers.defaults import DEFAULT_WORKING_SIZE as DEFAULT_SIZE
 from motionlayers.errors import InputError
 from motionlayers.flow import FLOW_OVERSAMPLING, flow_to_color
 from motionlayers.io import iter_frames
-from motionlayers.io.atomic import atomic_directory
+from motionlayers.io.atomic import atomic_directory, check_not_input
+from motionlayers.io.frames import IMAGE_EXTENSIONS
+from motionlayers.io.listing import natural_key
 from motionlayers.motion import fit
-from motionlayers.pipeline.inputs import FlowInput, load_flows
+from motionlayers.pipeline.inputs import FLOW_FILE_SUFFIXES, FlowInput, flow_files, load_flows
 from motionlayers.pipeline.outputs import (
     VideoSink,
     full_frames,
@@ -52,12 +59,17 @@ from motionlayers.postprocess import (
     smooth_masks,
 )
 
-DEFAULT_METHOD = "em"
-"""The method `segment_source` and ``motionlayers segment`` use when none is given: the EM
-network with the shipped default model (``motionlayers/weights/em-default.pt``)."""
-DEFAULT_SIZE = (128, 224)
 MOTION_MODEL = "quadratic12"
 """The model fitted per layer for ``motion.json`` and the border rule."""
+FRAME_FOLDER_FPS = 24.0
+"""Frame rate of ``overlay.mp4`` for a folder of frames or flows when none is given (DAVIS's)."""
+OUTPUT_ENTRIES = ("masks", "foreground", "flow", "overlay.mp4", "motion.json")
+"""What `segment_source` writes into its output folder; nothing else there is touched."""
+THETA_UNITS = (
+    "theta (2, 6) per layer: flow in pixels of the working grid (working_size, H x W) per "
+    "frame, on the basis [1, x, y, x^2, x y, y^2] at pixel centres normalised to [-1, 1] "
+    "(x = (2 j + 1) / W - 1); row 0 gives u (along x), row 1 v (along y)"
+)
 
 
 @dataclass
@@ -72,13 +84,16 @@ class SegmentResult:
     seconds: float
     areas: np.ndarray = field(repr=False)
     background: np.ndarray = field(repr=False)
+    sequences: int = 1
 
     def summary(self) -> str:
         """A few lines for the terminal."""
         mean = ", ".join(f"{a:.2f}" for a in self.areas.mean(0))
         fg = 1 - self.areas[np.arange(len(self.areas)), self.background].mean()
+        what = f"{self.sequences} sequences, " if self.sequences > 1 else ""
         return (
-            f"segmented {self.frames} frames ({self.size[1]}x{self.size[0]}) with {self.method} "
+            f"segmented {what}{self.frames} frames ({self.size[1]}x{self.size[0]}) with "
+            f"{self.method} "
             f"in {self.seconds:.1f} s ({1000 * self.seconds / max(self.frames, 1):.0f} ms/frame)\n"
             f"mean layer areas: {mean}; mean foreground area: {fg:.2f}\n"
             f"outputs in {self.output}"
@@ -90,7 +105,7 @@ def segment_source(
     out: str | Path,
     method: str = DEFAULT_METHOD,
     layers: int | None = None,
-    flow_backend: str = "dis-medium",
+    flow_backend: str = DEFAULT_FLOW_BACKEND,
     size: tuple[int, int] | None = DEFAULT_SIZE,
     device: str = "cpu",
     batch_size: int = 8,
@@ -104,6 +119,7 @@ def segment_source(
     flow_oversample: int = FLOW_OVERSAMPLING,
     border_limit: float = BORDER_CONTACT_LIMIT,
     hole_fraction: float = HOLE_FRACTION,
+    fps: float | None = None,
 ) -> SegmentResult:
     """Segment a video file, a folder of frames or a folder of flow files into motion layers.
 
@@ -111,10 +127,15 @@ def segment_source(
     `inputs.load_flows`); stems are the frames' (``00000, 00001, ...`` for a video) or the flow
     files'. Outputs, all at the input's resolution except ``flow/`` (working size):
     ``OUT/masks/<stem>.png`` layer labels (indexed PNG), ``OUT/foreground/<stem>.png`` 0/255,
-    ``OUT/flow/<stem>.png`` colour wheel, ``OUT/overlay.mp4``, ``OUT/motion.json`` (per frame and
-    layer: model, theta ``(2, J)`` as nested lists in pixels of the working grid, area fraction;
-    both of the final layers at the working size, before snapping).
-    ``OUT`` is built in a temporary folder and replaces any old ``OUT`` only on success.
+    ``OUT/flow/<stem>.png`` colour wheel, ``OUT/overlay.mp4`` (H.264), ``OUT/motion.json`` (per
+    frame and layer: model, theta ``(2, J)`` as nested lists in pixels of the working grid, area
+    fraction; both of the final layers at the working size, before snapping). Label 0 is each
+    frame's background layer; the other layers keep their order (linked over time).
+    Only these entries of ``OUT`` are written, each complete or not at all
+    (`motionlayers.io.atomic.atomic_directory`): other files in ``OUT`` are never touched, an
+    ``OUT`` that is, contains or lies inside the input is refused.
+    A folder of sequences (sub-folders of frames, e.g. DAVIS ``JPEGImages/480p``) is segmented
+    sequence by sequence into ``OUT/<sequence>/`` (`segment_sequences`).
 
     Args:
         layers: K, or None for the method's own (a trained network's K; 4 for the classical
@@ -139,6 +160,7 @@ def segment_source(
             (`motionlayers.postprocess.drop_border_segments`; 0: off).
         hole_fraction: holes of the foreground smaller than this fraction of its area are
             filled (`motionlayers.postprocess.fill_holes`; 0: off).
+        fps: frame rate of ``overlay.mp4``; None: the video's, `FRAME_FOLDER_FPS` for folders.
 
     Raises:
         InputError: missing, corrupt or empty input, unknown method, unwritable output.
@@ -148,27 +170,44 @@ def segment_source(
         raise InputError(
             "foreground rule", f"unknown {foreground_rule!r}; valid: {', '.join(FOREGROUND_RULES)}"
         )
-    if explained_ratio < 0:
-        raise InputError("explained ratio", f"must be >= 0, got {explained_ratio}")
-    if batch_size < 1:
-        raise InputError("batch size", f"must be >= 1, got {batch_size}")
-    if temporal_radius < 0:
-        raise InputError("temporal radius", f"must be >= 0, got {temporal_radius}")
-    if colour_weight < 0:
-        raise InputError("colour weight", f"must be >= 0, got {colour_weight}")
-    if border_limit < 0:
-        raise InputError("border limit", f"must be >= 0, got {border_limit}")
-    if not 0 <= hole_fraction <= 1:
-        raise InputError("hole fraction", f"must be in [0, 1], got {hole_fraction}")
-    if not 0 <= snap_radius <= 1:
-        raise InputError(
-            "snap radius", f"must be in [0, 1] (of the frame height), got {snap_radius}"
-        )
+    _check_range("explained ratio", explained_ratio, 0, math.inf)
+    _check_range("batch size", batch_size, 1, MAX_BATCH_SIZE)
+    _check_range("temporal radius", temporal_radius, 0, MAX_TEMPORAL_RADIUS)
+    _check_range("colour weight", colour_weight, 0, math.inf)
+    _check_range("border limit", border_limit, 0, math.inf)
+    _check_range("hole fraction", hole_fraction, 0, 1)
+    _check_range("snap radius", snap_radius, 0, 1, "of the frame height")
+    if fps is not None:
+        _check_range("fps", fps, 0.1, 1000)
     source = Path(source)
     if not source.exists():
         raise InputError(source, "does not exist")
-    segmenter = get_method(method, layers, device, **(method_options or {}))
-    with atomic_directory(out) as tmp:
+    sequences = sequence_folders(source)
+    if sequences:
+        return segment_sequences(
+            sequences,
+            out,
+            method=method,
+            layers=layers,
+            flow_backend=flow_backend,
+            size=size,
+            device=device,
+            batch_size=batch_size,
+            foreground_rule=foreground_rule,
+            explained_ratio=explained_ratio,
+            progress=progress,
+            method_options=method_options,
+            snap_radius=snap_radius,
+            temporal_radius=temporal_radius,
+            colour_weight=colour_weight,
+            flow_oversample=flow_oversample,
+            border_limit=border_limit,
+            hole_fraction=hole_fraction,
+            fps=fps,
+        )
+    options = dict(method_options or {})
+    segmenter = get_method(method, layers, device, **options)
+    with atomic_directory(out, entries=OUTPUT_ENTRIES, inputs=[source]) as tmp:
         data = load_flows(source, flow_backend, size, progress, flow_oversample)
         flows = data.flows.to(device)
         masks = []
@@ -187,17 +226,32 @@ def segment_source(
         changed = (final != first).flatten(1).any(1)
         if changed.any():
             theta[changed] = fit(flows[changed], final[changed], MOTION_MODEL, "l1")
+        # label 0 is each frame's background: masks/ reads the same way as a DAVIS annotation
+        order = background_first(background, count)
+        soft = soft.gather(1, order[:, :, None, None].expand_as(soft))
+        theta = theta.gather(1, order[:, :, None, None].expand_as(theta))
+        final = final.gather(1, order[:, :, None, None].expand_as(final))
+        background = torch.zeros_like(background)
         areas = final.mean((-2, -1)).cpu().numpy()
         for name in ("masks", "foreground", "flow"):
             (tmp / name).mkdir()
         refine = FrameRefinement(snap_radius, colour_weight, border_limit, hole_fraction)
-        write_all_frames(tmp, source, data, soft, flows, background, progress, refine)
+        rate = fps or (data.fps if data.kind == "video" else FRAME_FOLDER_FPS)
+        write_all_frames(tmp, source, data, soft, flows, background, progress, refine, rate)
         write_motion_json(
             tmp / "motion.json",
             {
+                "motionlayers_version": __version__,
                 "source": str(source),
                 "method": method,
+                "checkpoint": str(options.get("checkpoint") or "shipped"),
+                "layers": count,
+                "flow_backend": flow_backend if data.kind != "flows" else "precomputed",
+                "fps": rate,
                 "model": MOTION_MODEL,
+                "theta_units": THETA_UNITS,
+                "labels": "0 is each frame's background layer (frames[].background); the other "
+                "layers keep their order, linked over time",
                 "working_size": list(flows.shape[-2:]),
                 "input_size": list(data.size),
                 "foreground_rule": foreground_rule,
@@ -231,6 +285,66 @@ def segment_source(
     )
 
 
+MAX_BATCH_SIZE = 4096
+"""Flows per batch at most (a bigger batch only costs memory)."""
+MAX_TEMPORAL_RADIUS = 100
+"""Frames averaged on each side at most (the cost grows with the radius)."""
+
+
+def _check_range(name: str, value: float, low: float, high: float, unit: str = "") -> None:
+    """`InputError` unless ``low <= value <= high`` (NaN fails too: it would turn a step off)."""
+    if not low <= value <= high:
+        where = f" ({unit})" if unit else ""
+        raise InputError(name, f"must be in [{low:g}, {high:g}]{where}, got {value}")
+
+
+def background_first(background: torch.Tensor, count: int) -> torch.Tensor:
+    """``(T, K)`` int64: per frame, the layer order that puts ``background (T,)`` first and
+    keeps the other layers in their order."""
+    layers = torch.arange(count, device=background.device).expand(len(background), count)
+    rank = torch.where(layers == background[:, None], -1, layers)  # the background sorts first
+    return rank.argsort(dim=1, stable=True)
+
+
+def sequence_folders(source: Path) -> list[Path]:
+    """The sequences of a folder of sequences (sub-folders holding frames or flow files, as
+    DAVIS ``JPEGImages/480p``), in natural order; empty when ``source`` is not one (a video, or
+    a folder with frames or flow files of its own)."""
+    if not source.is_dir() or flow_files(source):
+        return []
+    entries = list(source.iterdir())
+    if any(p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS for p in entries):
+        return []
+    folders = [
+        p
+        for p in entries
+        if p.is_dir()
+        and not p.name.startswith(".")
+        and any(f.suffix.lower() in IMAGE_EXTENSIONS + FLOW_FILE_SUFFIXES for f in p.iterdir())
+    ]
+    return sorted(folders, key=lambda p: natural_key(p.name))
+
+
+def segment_sequences(sequences: list[Path], out: str | Path, **options: Any) -> SegmentResult:
+    """`segment_source` of each folder in ``sequences`` into ``out/<name>/`` (what ``motionlayers
+    evaluate`` reads); the result sums the frames and time and concatenates the areas."""
+    start = time.perf_counter()
+    check_not_input(out, sequences)
+    results = []
+    for folder in tqdm(sequences, desc="sequences", unit="seq", disable=not options["progress"]):
+        results.append(segment_source(folder, Path(out) / folder.name, **options))
+    return SegmentResult(
+        Path(out),
+        results[0].method,
+        sum(r.frames for r in results),
+        results[0].size,
+        time.perf_counter() - start,
+        np.concatenate([r.areas for r in results]),
+        np.concatenate([r.background for r in results]),
+        sequences=len(results),
+    )
+
+
 @dataclass(frozen=True)
 class FrameRefinement:
     """How `write_all_frames` turns each frame's working-size masks into full-size labels: the
@@ -256,6 +370,7 @@ def write_all_frames(
     background: torch.Tensor,
     progress: bool,
     refine: FrameRefinement = FrameRefinement(),
+    fps: float | None = None,
 ) -> None:
     """Per-frame outputs of `segment_source` into ``root`` and ``root/overlay.mp4``.
 
@@ -284,7 +399,7 @@ def write_all_frames(
         return full, flow_rgb
 
     frames = full_frames(iter_frames(source) if data.kind != "flows" else None)
-    sink = VideoSink(root / "overlay.mp4", data.fps, data.size)
+    sink = VideoSink(root / "overlay.mp4", fps or data.fps, data.size)
     pending: deque[tuple[np.ndarray | None, Future[tuple[np.ndarray, np.ndarray]]]] = deque()
     bar = tqdm(total=len(data.stems), desc="write", unit="frame", disable=not progress)
     with ThreadPoolExecutor(WRITE_THREADS) as pool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from motionlayers.defaults import COLOUR_WEIGHT
 from motionlayers.errors import ShapeError
 from motionlayers.postprocess.guided import (
     SNAP_EPS,
@@ -30,8 +31,6 @@ from motionlayers.postprocess.guided import (
     radius_pixels,
 )
 
-COLOUR_WEIGHT = 0.5
-"""Default weight of the colour log-likelihood ratio against the motion's logit (0: off)."""
 COLOUR_BITS = 4
 """Bits kept per colour channel for the histograms (16^3 bins)."""
 COLOUR_ERODE = 1 / 32

@@ -6,6 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from motionlayers.defaults import BORDER_CONTACT_LIMIT, HOLE_FRACTION
 from motionlayers.errors import ShapeError
 
 
@@ -62,18 +63,6 @@ def remove_small_segments(labels: np.ndarray, min_size: int, connectivity: int =
         neighbours = out[ring]
         out[inside] = np.bincount(neighbours).argmax()
     return out
-
-
-HOLE_FRACTION = 0.2
-"""Default ``max_fraction`` of `fill_holes`. DAVIS-2016 train, every third scored frame, K = 2
-shipped model, border rule: J 57.1 -> 57.3 with 0.2 alone (57.3 with 1.0); 59.0 -> 59.2 after
-`drop_border_segments`."""
-
-BORDER_CONTACT_LIMIT = 1.0
-"""Default ``limit`` of `drop_border_segments`. DAVIS-2016 train, every third scored frame,
-K = 2 shipped model, border rule: J 57.1 without; 59.0 / 58.9 / **59.0** / 58.2 / 57.3 with
-limits 0.5 / 0.75 / 1 / 2 / 3 (hike 65 -> 84, mallard-fly 27 -> 35, flamingo 45 -> 54; no
-sequence loses); applied at 128x224 before the colour step instead, 58.4."""
 
 
 def border_contact(

@@ -18,12 +18,10 @@ import cv2
 import numpy as np
 import torch
 
+from motionlayers.defaults import EXPLAINED_RATIO, FOREGROUND_RULES
 from motionlayers.errors import InputError, ShapeError
 from motionlayers.motion import distance_map, render
 from motionlayers.postprocess.upsample import masks_to_labels
-
-FOREGROUND_RULES = ("border", "largest")
-"""Valid values of ``rule`` in `background_layers`."""
 
 
 def border_band(height: int, width: int, band: int) -> torch.Tensor:
@@ -81,14 +79,6 @@ def foreground_masks(labels: torch.Tensor | np.ndarray, background: torch.Tensor
     labels_t = torch.as_tensor(labels)
     fg = labels_t != background.to(labels_t.device).view(-1, 1, 1)
     return fg.cpu().numpy().astype(np.uint8) * 255
-
-
-EXPLAINED_RATIO = 3.0
-"""Default ``ratio`` of `absorb_explained`, chosen on DAVIS-2016 train (every third scored
-frame, with segment's other steps): 6 until the border-hugging segments were dropped
-(`components.drop_border_segments`), which does much of this step's work. Since then, J with
-snap radius 0.1: 0 (off) 60.5, 2 60.8, **3 60.7**, 4 60.3, 6 59.7; with 0.133: 2 60.6, 3 60.5,
-4 60.1, 6 59.4, 9 57.6."""
 
 
 def absorb_explained(

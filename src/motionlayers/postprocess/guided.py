@@ -25,6 +25,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from motionlayers.defaults import SNAP_RADIUS
 from motionlayers.errors import InputError, ShapeError
 from motionlayers.postprocess.upsample import resize_channels
 
@@ -36,8 +37,6 @@ __all__ = [
     "snap_labels",
 ]
 
-SNAP_RADIUS = 0.1
-"""Default filter radius, a fraction of the frame height (48 pixels at 480 rows)."""
 SNAP_EPS = 1e-4
 """Default ridge on the colour covariance (colours in [0, 1])."""
 SNAP_SUBSAMPLE = 4

@@ -18,12 +18,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from motionlayers.defaults import TEMPORAL_RADIUS
 from motionlayers.errors import InputError, ShapeError
 
 __all__ = ["TEMPORAL_RADIUS", "smooth_masks"]
-
-TEMPORAL_RADIUS = 1
-"""Default half-width of the temporal window, in frames (three frames in all)."""
 
 
 def smooth_masks(

@@ -99,7 +99,9 @@ def _decompress(path: str | Path, payload: bytes, compression: int) -> bytes:
     except ImportError:
         package = "lz4" if name == "LZ4" else "zstandard"
         raise InputError(
-            path, f"{name}-compressed AEDAT4 file: install the optional package '{package}'"
+            path,
+            f"{name}-compressed AEDAT4 file: install the optional package '{package}' "
+            "(pip install 'motionlayers[aedat4]')",
         ) from None
     except Exception as error:  # the codecs raise their own error types
         raise InputError(path, f"corrupt {name} packet: {error}") from None

@@ -21,6 +21,7 @@ Time origin: the file's own (EVIMO times are seconds since the sequence start).
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,7 @@ from motionlayers.io.event_formats._common import (
     resolve_sensor_size,
     seconds_to_us,
 )
+from motionlayers.io.numpy_arrays import ArrayHeader, load_npy, load_npz, npz_keys
 
 __all__ = ["read_npz", "read_evimo2_folder", "write_npz", "EVIMO2_FILES"]
 
@@ -67,47 +69,56 @@ def _frame_geometry(path: str | Path, prefixes: tuple[str, ...]) -> tuple[int, i
 
 
 def read_npz(path: str | Path, sensor_size: SizeArg = None) -> Events:
-    """Read a plain event ``.npz`` or an EVIMO / EVIMO2v1 sequence ``.npz`` into `Events`."""
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
-        raise InputError(path, f"not a readable .npz file: {error}") from None
-    with archive:
-        keys = set(archive.files)
-        if {"t", "x", "y", "p"} <= keys:
-            return _read_plain(path, archive, sensor_size)
-        if "events" in keys:
-            events = _load(path, archive, "events")
-            if events.ndim != 2 or events.shape[1] != 4:
-                raise InputError(path, f"EVIMO 'events' must be (N, 4), got {events.shape}")
-            size = resolve_sensor_size(path, _frame_geometry(path, _FRAME_KEYS), sensor_size)
-            t, x, y, p = events.T
-            return assemble(path, seconds_to_us(t), x, y, polarity_pm1(path, p), size)
+    """Read a plain event ``.npz`` or an EVIMO / EVIMO2v1 sequence ``.npz`` into `Events`.
+
+    Each array's header is checked (numbers, the expected number of dimensions, its declared
+    size matching the archive) before its data is read (`motionlayers.io.numpy_arrays`).
+    """
+    keys = set(npz_keys(path))
+    if {"t", "x", "y", "p"} <= keys:
+        return _read_plain(path, keys, sensor_size)
+    if "events" in keys:
+        events = _load(path, "events", 2)
+        if events.shape[1] != 4:
+            raise InputError(path, f"EVIMO 'events' must be (N, 4), got {events.shape}")
+        size = resolve_sensor_size(path, _frame_geometry(path, _FRAME_KEYS), sensor_size)
+        t, x, y, p = events.T
+        return assemble(path, seconds_to_us(t), x, y, polarity_pm1(path, p), size)
     raise InputError(
         path,
         f"no event arrays: expected t, x, y, p (or EVIMO's 'events'), found {sorted(keys)}",
     )
 
 
-def _load(path: str | Path, archive: np.lib.npyio.NpzFile, key: str) -> np.ndarray:
-    try:
-        return np.asarray(archive[key])
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
-        raise InputError(path, f"array {key!r} is unreadable: {error}") from None
+def _numbers(path: str | Path, key: str, ndim: int | None) -> Callable[[ArrayHeader], None]:
+    """A header check: numbers, in ``ndim`` dimensions (None: a single value)."""
+
+    def check(header: ArrayHeader) -> None:
+        if header.dtype.kind not in "biuf":
+            raise InputError(path, f"'{key}' must hold numbers, got dtype {header.dtype}")
+        if ndim is None and int(np.prod(header.shape)) != 1:
+            raise InputError(path, f"'{key}' must be a single value, got shape {header.shape}")
+        if ndim is not None and len(header.shape) != ndim:
+            raise InputError(path, f"'{key}' must have {ndim} dimension(s), got {header.shape}")
+
+    return check
 
 
-def _read_plain(path: str | Path, archive: np.lib.npyio.NpzFile, sensor_size: SizeArg) -> Events:
+def _load(path: str | Path, key: str, ndim: int | None) -> np.ndarray:
+    """Array ``key`` of an ``.npz``, its header checked by `_numbers` before it is read."""
+    return load_npz(path, key, _numbers(path, key, ndim))
+
+
+def _read_plain(path: str | Path, keys: set[str], sensor_size: SizeArg) -> Events:
     geometry = None
-    if "width" in archive.files and "height" in archive.files:
-        geometry = (int(_load(path, archive, "width")), int(_load(path, archive, "height")))
+    if "width" in keys and "height" in keys:
+        geometry = (int(_load(path, "width", None).item()), int(_load(path, "height", None).item()))
     size = resolve_sensor_size(path, geometry, sensor_size)
-    t = _load(path, archive, "t")
+    t = _load(path, "t", 1)
     if t.size and not np.issubdtype(t.dtype, np.integer):
         raise InputError(path, f"'t' must hold integer microseconds, got {t.dtype}")
-    arrays = [_load(path, archive, k) for k in ("x", "y", "p")]
-    return assemble(
-        path, t.astype(np.int64), arrays[0], arrays[1], polarity_pm1(path, arrays[2]), size
-    )
+    x, y, p = (_load(path, k, 1) for k in ("x", "y", "p"))
+    return assemble(path, t.astype(np.int64), x, y, polarity_pm1(path, p), size)
 
 
 def read_evimo2_folder(path: str | Path, sensor_size: SizeArg = None) -> Events:
@@ -123,11 +134,11 @@ def read_evimo2_folder(path: str | Path, sensor_size: SizeArg = None) -> Events:
             if geometry is not None:
                 break
     size = resolve_sensor_size(folder, geometry, sensor_size)
-    try:
-        t, xy, p = (np.load(folder / name, allow_pickle=False) for name in EVIMO2_FILES)
-    except (OSError, ValueError) as error:
-        raise InputError(folder, f"unreadable event arrays: {error}") from None
-    if xy.ndim != 2 or xy.shape[1] != 2:
+    t, xy, p = (
+        load_npy(folder / name, _numbers(folder / name, name, ndim))
+        for name, ndim in zip(EVIMO2_FILES, (1, 2, 1))
+    )
+    if xy.shape[1] != 2:
         raise InputError(folder / EVIMO2_FILES[1], f"expected shape (N, 2), got {xy.shape}")
     return assemble(
         folder,

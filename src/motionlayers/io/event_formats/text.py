@@ -90,6 +90,10 @@ def read_text(path: str | Path, sensor_size: SizeArg = None) -> Events:
         raise InputError(path, f"not a 't x y p' event list: {where}{message}") from None
     if table.shape[1] != 4:
         raise InputError(path, f"expected 4 columns 't x y p', got {table.shape[1]}")
+    finite = np.isfinite(table).all(axis=1)
+    if not finite.all():
+        bad = int(np.argmin(finite))
+        raise InputError(path, f"line {skip + bad + 1}: NaN or infinite value in {table[bad]}")
     t_column = table[:, 0]
     if in_seconds:
         t = seconds_to_us(t_column)

@@ -1,0 +1,89 @@
+"""Names and default values shared by the library and the ``motionlayers`` command, written once.
+
+This module imports nothing (no torch, NumPy or OpenCV), so that the command line can build its
+parsers, print ``--help`` and reject bad arguments without loading the libraries that do the
+work. The modules that own a concept re-export its constants from here (e.g.
+``motionlayers.postprocess.EXPLAINED_RATIO``); registries that can grow at run time
+(`motionlayers.flow.BACKENDS`, `motionlayers.pipeline.METHODS`) start from the names listed here,
+and a test checks that the two agree.
+
+Convention: sizes in the library are ``(H, W)`` tuples (the tensors' order); on the command line
+and in summaries they are written ``WxH`` (width first, as ffmpeg ``-s``, OpenCV's ``dsize`` and
+event sensors such as 346x260).
+"""
+
+from __future__ import annotations
+
+# --- optical flow ------------------------------------------------------------------------------
+DEFAULT_FLOW_BACKEND = "dis-medium"
+"""The flow backend used when none is named: OpenCV DIS, medium preset."""
+FLOW_BACKENDS = ("dis-fast", "dis-medium", "farneback", "precomputed")
+"""The built-in flow backends, sorted (``precomputed:FOLDER`` reads flow files from FOLDER)."""
+FLOW_FORMATS = ("flo", "png", "pfm", "npy", "npz")
+"""File extensions (without the dot) that `read_flow` and `write_flow` understand."""
+DEFAULT_FLOW_FORMAT = "flo"
+"""The format ``motionlayers flow`` writes by default (Middlebury ``.flo``)."""
+
+# --- segmentation of videos and flows ----------------------------------------------------------
+DEFAULT_METHOD = "em"
+"""The method `segment_source` and ``motionlayers segment`` use when none is given: the EM
+network with the shipped default model (``motionlayers/weights/em-default.pt``)."""
+FLOW_METHODS = ("classical-em", "em", "robust-layers")
+"""The built-in methods that segment flows, sorted."""
+DEFAULT_LAYERS = 4
+"""K of the classical methods when none is asked for (thesis ch. 2 evaluates K = 2 and 4)."""
+DEFAULT_WORKING_SIZE = (128, 224)
+"""``(H, W)`` at which ``segment`` computes the flows and runs the method (224x128 as WxH)."""
+
+# --- post-processing (`motionlayers.postprocess`) ---------------------------------------------
+FOREGROUND_RULES = ("border", "largest")
+"""Valid values of ``rule`` in `background_layers`; the first is the default."""
+EXPLAINED_RATIO = 3.0
+"""Default ``ratio`` of `absorb_explained`, chosen on DAVIS-2016 train (every third scored
+frame, with segment's other steps): 6 until the border-hugging segments were dropped
+(`components.drop_border_segments`), which does much of this step's work. Since then, J with
+snap radius 0.1: 0 (off) 60.5, 2 60.8, **3 60.7**, 4 60.3, 6 59.7; with 0.133: 2 60.6, 3 60.5,
+4 60.1, 6 59.4, 9 57.6."""
+SNAP_RADIUS = 0.1
+"""Default guided-filter radius, a fraction of the frame height (48 pixels at 480 rows)."""
+COLOUR_WEIGHT = 0.5
+"""Default weight of the colour log-likelihood ratio against the motion's logit (0: off)."""
+HOLE_FRACTION = 0.2
+"""Default ``max_fraction`` of `fill_holes`. DAVIS-2016 train, every third scored frame, K = 2
+shipped model, border rule: J 57.1 -> 57.3 with 0.2 alone (57.3 with 1.0); 59.0 -> 59.2 after
+`drop_border_segments`."""
+BORDER_CONTACT_LIMIT = 1.0
+"""Default ``limit`` of `drop_border_segments`. DAVIS-2016 train, every third scored frame,
+K = 2 shipped model, border rule: J 57.1 without; 59.0 / 58.9 / **59.0** / 58.2 / 57.3 with
+limits 0.5 / 0.75 / 1 / 2 / 3 (hike 65 -> 84, mallard-fly 27 -> 35, flamingo 45 -> 54; no
+sequence loses); applied at 128x224 before the colour step instead, 58.4."""
+TEMPORAL_RADIUS = 1
+"""Default half-width of the temporal window, in frames (three frames in all)."""
+
+# --- event recordings --------------------------------------------------------------------------
+EVENT_SUFFIXES = (".es", ".raw", ".aedat4", ".h5", ".hdf5", ".txt", ".npz")
+"""Files that ``motionlayers segment`` reads as event recordings."""
+EVENT_METHODS = ("evlayerseg",)
+"""The methods that segment event recordings; the first is the default."""
+DEFAULT_REFINE_ITERATIONS = 10
+"""Motion-compensation EM iterations per refinement round by default (simulated benchmark, 30
+sequences, the deblurring-only model: IoU 0.432 for the network alone, 0.586 with 5, 0.589 with
+10; detection rate 0 -> 0.52; the shipped self-trained model: 0.569 alone, 0.617 with 10; see
+`motionlayers.classical.event_em`)."""
+
+# --- evaluation (`motionlayers.eval`) ----------------------------------------------------------
+EVAL_PROTOCOLS = ("davis16", "davis17", "fbms", "segtrack", "moca")
+"""Benchmark protocols, in the order of `motionlayers.eval.PROTOCOLS`."""
+EVAL_SELECTIONS = (
+    "nonzero",
+    "largest-is-background",
+    "fair",
+    "exhaustive",
+    "greedy",
+    "hungarian",
+)
+"""Foreground selections, in the order of `motionlayers.eval.SELECTIONS` (``--help``'s)."""
+GROUND_TRUTH_SELECTIONS = ("fair", "exhaustive", "greedy", "hungarian")
+"""The selections that look at the ground truth (an oracle, not a method's own choice)."""
+BOUNDARY_TOLERANCE = 0.008
+"""Tolerance of the contour accuracy, as a fraction of the image diagonal (DAVIS)."""
