@@ -55,7 +55,7 @@ def test_atomic_directory_writes_entries_only_on_success(tmp_path: Path) -> None
     plain = tmp_path / "plain"
     plain.mkdir()
     assert (out / "x").read_text() == "1" and _mode(out) == _mode(plain)
-    assert read_manifest(out) == {"x"}
+    assert read_manifest(out).files == {"x"} and read_manifest(out).kinds == {"x": "output"}
     with pytest.raises(RuntimeError), atomic_directory(out) as tmp:
         (tmp / "y").write_text("2")
         raise RuntimeError("segmentation failed")
@@ -93,18 +93,24 @@ def test_atomic_directory_never_removes_the_users_files(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not written by motionlayers"):
         with atomic_directory(other, entries=entries):
             pass
-    # pruning removes the tool's own earlier entries only (masks/ holds a file of the user's)
-    with atomic_directory(out, entries=None) as tmp:
+    # pruning removes the earlier entries of the same kind only (masks/ holds a user's file)
+    (out / "masks" / "notes.txt").unlink()
+    with atomic_directory(out, kind="flow") as tmp:
         (tmp / "fresh").write_text("f")
-    assert _listing(out) == [
-        MANIFEST,
-        "fresh",
-        "masks",
-        "masks/1.png",
-        "masks/notes.txt",
-        "thesis_draft.txt",
-    ]
-    assert read_manifest(out) == {"fresh", "masks/1.png"}
+    listing = [MANIFEST, "fresh", "masks", "masks/1.png", "motion.json", "thesis_draft.txt"]
+    assert _listing(out) == listing
+    (out / "masks" / "notes.txt").write_text("mine")
+    with atomic_directory(out, kind="output") as tmp:
+        (tmp / "other").write_text("o")
+    listing = [MANIFEST, "fresh", "masks", "masks/1.png", "masks/notes.txt", "other"]
+    assert _listing(out) == [*listing, "thesis_draft.txt"]
+    assert read_manifest(out).files == {"fresh", "other", "masks/", "masks/1.png"}
+    # an empty folder of the user's inside an entry counts as the user's too
+    (out / "masks" / "notes.txt").unlink()
+    (out / "masks" / "drafts").mkdir()
+    with pytest.raises(InputError, match="drafts"):
+        with atomic_directory(out, entries=entries):
+            pass
 
 
 @pytest.mark.parametrize(
@@ -165,11 +171,12 @@ def test_a_commit_killed_halfway_is_finished_by_the_next_run(tmp_path: Path) -> 
     # a stage whose journal was written and whose first entry was moved before the kill
     stage = out / f"{STAGE_PREFIX}killed"
     stage.mkdir()
+    (stage / "lock").write_text("12345")  # its owner was killed: nobody holds the lock
     (stage / "b").write_text("new b")
     (stage / ".old").mkdir()
     os.replace(out / "a", stage / ".old" / "a")
     (out / "a").write_text("new a")
-    journal = {"write": ["a", "b"], "remove": [], "files": ["a", "b"]}
+    journal = {"write": ["a", "b"], "remove": [], "files": ["a", "b"], "entries": {}}
     (stage / "COMMIT").write_text(json.dumps(journal))
     recover_stages(out)
     assert (out / "a").read_text() == "new a" and (out / "b").read_text() == "new b"
@@ -191,3 +198,41 @@ def test_a_resumable_stage_survives_a_failure_and_comes_back(tmp_path: Path) -> 
     with atomic_directory(out, resume_key="k2") as tmp:  # other settings: the old state goes
         assert list(tmp.iterdir()) == [tmp / "lock"]
     assert not [p for p in out.iterdir() if p.name.startswith(RESUME_PREFIX)]
+
+
+def test_a_commit_cut_by_an_error_or_a_signal_is_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or any error) between two moves of a commit: the block's ``finally`` finishes the
+    journaled move instead of deleting it, so no entry is lost and the manifest stays true."""
+    out = tmp_path / "out"
+    replace = os.replace
+    for content in ("old", "new"):
+        calls = []
+
+        def flaky(src, dst, content=content, calls=calls):
+            calls.append(src)
+            if content == "new" and len(calls) == 3:
+                raise KeyboardInterrupt  # as a signal would, mid-commit
+            replace(src, dst)
+
+        monkeypatch.setattr(os, "replace", flaky)
+        try:
+            with atomic_directory(out, entries=("a", "b")) as tmp:
+                for name in ("a", "b"):
+                    (tmp / name).mkdir()
+                    (tmp / name / "x.txt").write_text(content)
+        except KeyboardInterrupt:
+            assert content == "new"
+        monkeypatch.setattr(os, "replace", replace)
+    assert _listing(out) == [MANIFEST, "a", "a/x.txt", "b", "b/x.txt"]
+    assert (out / "a" / "x.txt").read_text() == "new" == (out / "b" / "x.txt").read_text()
+    with atomic_directory(out, entries=("a", "b")) as tmp:  # and the manifest is still true
+        (tmp / "a").mkdir()
+
+
+def test_a_damaged_manifest_is_refused(tmp_path: Path) -> None:
+    (tmp_path / MANIFEST).write_text(json.dumps({"files": ["../../home/thesis.txt"]}))
+    with pytest.raises(InputError, match="damaged"):
+        with atomic_directory(tmp_path, entries=("masks",)):
+            pass

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -147,3 +149,36 @@ def test_a_stopped_event_run_resumes_where_it_stopped(
         np.testing.assert_array_equal(read_mask(out / "masks" / mask.name), read_mask(mask))
     assert (out / "notes.txt").read_text() == "mine"
     assert not [p for p in out.iterdir() if p.name.startswith(".motionlayers-resume")]
+
+
+_SEGMENT_THEN_HANG = """
+import sys, time
+from motionlayers.methods.evlayerseg import EVLayerSegMethod
+from motionlayers.pipeline.events import segment_events
+original = EVLayerSegMethod.segment_window
+done = []
+def slow(self, window, iterations):
+    done.append(1)
+    if len(done) == 4:
+        print("three windows kept", flush=True)
+        time.sleep(60)
+    return original(self, window, iterations)
+EVLayerSegMethod.segment_window = slow
+segment_events(sys.argv[1], sys.argv[2], checkpoint=sys.argv[3], window_events=200,
+               progress=False)
+"""
+
+
+def test_a_killed_event_run_resumes_where_it_stopped(
+    recording: Path, weights: Path, tmp_path: Path
+) -> None:
+    """SIGKILL, which nothing can catch: the windows finished before it are kept on disk."""
+    out = tmp_path / "out"
+    argv = [sys.executable, "-c", _SEGMENT_THEN_HANG, str(recording), str(out), str(weights)]
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1])
+    assert child.stdout is not None and child.stdout.readline().strip() == "three windows kept"
+    child.kill()
+    child.wait(timeout=30)
+    result = segment_events(recording, out, checkpoint=weights, window_events=200, progress=False)
+    assert result.resumed == 3 and len(list((out / "masks").iterdir())) == result.windows
+    assert not [p for p in out.iterdir() if p.name.startswith(".motionlayers-") and p.is_dir()]

@@ -23,7 +23,7 @@ from motionlayers.cli.main import main
 from motionlayers.io import read_mask
 from motionlayers.io.atomic import MANIFEST, STAGE_PREFIX
 from motionlayers.pipeline import segment_source
-from motionlayers.pipeline.segment import FRAME_FOLDER_FPS, background_first
+from motionlayers.pipeline.segment import FRAME_FOLDER_FPS, background_first_order
 
 FAST = ["--method", "robust-layers", "--layers", "3", "--working-size", "32x24", "--no-progress"]
 
@@ -40,7 +40,7 @@ def tree(root: Path) -> dict[str, bytes]:
 
 
 def test_background_first_puts_each_frames_background_at_label_zero() -> None:
-    order = background_first(torch.tensor([0, 2, 1]), 3)
+    order = background_first_order(torch.tensor([0, 2, 1]), 3)
     assert order.tolist() == [[0, 1, 2], [2, 0, 1], [1, 0, 2]]
 
 

@@ -17,8 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Draw a few synthetic layered scenes and write one PNG panel each: the first frame, "
             "the exact flow (colour wheel), the flow estimated by the flow backend on the "
-            "rendered frames, and the ground-truth layers (DAVIS colours). OUT is replaced only "
-            "on success."
+            "rendered frames, and the ground-truth layers (DAVIS colours). Each output appears "
+            "complete or not at all; other files in OUT are never touched."
         ),
     )
     add_output(parser, "output folder (default out/demo)", default="out/demo")
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     config = SynthConfig(layers=args.layers)
     images = args.mode == "frames"
     written = []
-    with atomic_directory(args.output) as tmp:
+    with atomic_directory(args.output, kind="demo") as tmp:
         for index in range(args.count):
             scene = generate_layered_flow(config, (args.seed, index), images)
             scale = float(np.hypot(*scene.flow).max())

@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Compute the forward optical flow between consecutive frames of a video file or a "
             "folder of images. Writes OUT/<stem>.<fmt> (flow from frame <stem> to the next) and "
-            "OUT/color/<stem>.png (Middlebury colour wheel). OUT is replaced only on success."
+            "OUT/color/<stem>.png (Middlebury colour wheel). Each output appears complete or not "
+            "at all; other files in OUT are never touched."
         ),
     )
     parser.add_argument("input", help="video file or folder of frames")

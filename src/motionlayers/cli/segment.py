@@ -35,8 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "OUT/foreground/<stem>.png (0/255), OUT/flow/<stem>.png, OUT/overlay.mp4 and "
             "OUT/motion.json. An event recording (" + " ".join(EVENT_SUFFIXES) + ") is "
             "segmented window by window by EV-LayerSegNet: OUT/masks/<index>.png, "
-            "OUT/windows.csv, OUT/overlay.mp4 and OUT/motion.json. OUT is replaced only on "
-            "success."
+            "OUT/windows.csv, OUT/overlay.mp4 and OUT/motion.json, window by window (a stopped "
+            "run resumes). Each output appears complete or not at all; other files in OUT are "
+            "never touched, and an OUT that is, contains or lies inside the input is refused."
         ),
     )
     parser.add_argument(
@@ -183,7 +184,7 @@ def _run_events(args: argparse.Namespace, device: str) -> int:
         method=args.method or EVENT_METHODS[0],
         checkpoint=args.checkpoint,
         device=device,
-        fps=args.fps or 10.0,
+        fps=10.0 if args.fps is None else args.fps,
         refine_iterations=args.refine,
         progress=not args.no_progress,
     )

@@ -55,7 +55,8 @@ def register_flow(synth: argparse._SubParsersAction) -> None:
             "DIR/Flows/<seq>/<frame>.flo (exact flow), DIR/Annotations/<seq>/<frame>.png (exact "
             "labels, DAVIS palette), DIR/JPEGImages/<seq>/<frame>.jpg (textured frames, with "
             "--mode frames) and DIR/meta.json (parameters and per-layer models). Sequence i uses "
-            "seed (SEED, i). DIR is replaced only on success."
+            "seed (SEED, i). Each output appears complete or not at all; other files in DIR are "
+            "never touched."
         ),
     )
     add_output(parser, "output folder")

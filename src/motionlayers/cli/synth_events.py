@@ -19,7 +19,7 @@ def register_events(synth_subparsers: argparse._SubParsersAction) -> None:
             "motions), simulate their events (ESIM-style) and write DIR/<index:05d>/ with "
             "events.npz, labels/<k:05d>.png (ground truth every --label-interval-ms) and "
             "meta.json (per-layer motion in pixels/second). Recording i uses seed SEED + i. "
-            "DIR is replaced only on success."
+            "Each output appears complete or not at all; other files in DIR are never touched."
         ),
     )
     add_output(parser, "output folder")
@@ -61,7 +61,7 @@ def run_events(args: argparse.Namespace) -> int:
         )
     size = parse_sensor_size(args.sensor_size, "--sensor-size")
     total = 0
-    with atomic_directory(args.output) as tmp:
+    with atomic_directory(args.output, kind="synth-events") as tmp:
         for index in range(args.count):
             meta = write_synthetic_recording(
                 Path(tmp) / f"{index:05d}",

@@ -72,7 +72,7 @@ def write_synthetic_dataset(
         from tqdm import tqdm
 
         indices = tqdm(indices, desc="synth", unit="seq")
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, kind="synth-flow") as tmp:
         for index in indices:
             name = f"synth{index:04d}"
             scene = generate_sequence(config, frames, (seed, index), mode == "frames")

@@ -19,10 +19,9 @@ import math
 from pathlib import Path
 
 from motionlayers import __version__
-from motionlayers.errors import InputError
 from motionlayers.eval.records import EvaluationResult
 from motionlayers.eval.summary import score_names
-from motionlayers.io.atomic import atomic_path
+from motionlayers.io.atomic import atomic_directory, atomic_path
 
 _SHORT = {"mean": "M", "recall": "O", "decay": "D"}
 
@@ -101,12 +100,10 @@ def format_table(result: EvaluationResult) -> str:
 
 
 def write_report(result: EvaluationResult, out_dir: str | Path) -> list[Path]:
-    """Write ``per_frame.csv``, ``per_sequence.csv`` and ``summary.json`` in ``out_dir``."""
+    """Write ``per_frame.csv``, ``per_sequence.csv`` and ``summary.json`` in ``out_dir``, each
+    complete or not at all; other files there are never touched, and a file of these names that
+    motionlayers did not write is never replaced (`motionlayers.io.atomic.atomic_directory`)."""
     out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise InputError(out_dir, f"cannot create output folder: {error.strerror}") from error
     names = score_names(result)
     multi = result.protocol.multi_object
     frame_head = ["sequence", "frame"] + (["object", "segment"] if multi else []) + names
@@ -118,12 +115,13 @@ def write_report(result: EvaluationResult, out_dir: str | Path) -> list[Path]:
     ]
     seq_head = list(result.sequences[0]) if result.sequences else ["sequence", "frames"]
     seq_rows = [[_csv(row[k]) for k in seq_head] for row in result.sequences]
-    paths = [out_dir / "per_frame.csv", out_dir / "per_sequence.csv", out_dir / "summary.json"]
-    _write_csv(paths[0], frame_head, frame_rows)
-    _write_csv(paths[1], seq_head, seq_rows)
-    with atomic_path(paths[2]) as tmp:
-        tmp.write_text(json.dumps(summary_dict(result), indent=2) + "\n", encoding="utf-8")
-    return paths
+    entries = ("per_frame.csv", "per_sequence.csv", "summary.json")
+    with atomic_directory(out_dir, kind="evaluate", entries=entries) as stage:
+        _write_csv(stage / entries[0], frame_head, frame_rows)
+        _write_csv(stage / entries[1], seq_head, seq_rows)
+        with atomic_path(stage / entries[2]) as tmp:
+            tmp.write_text(json.dumps(summary_dict(result), indent=2) + "\n", encoding="utf-8")
+    return [out_dir / name for name in entries]
 
 
 def summary_dict(result: EvaluationResult) -> dict[str, object]:

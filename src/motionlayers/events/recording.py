@@ -1,6 +1,6 @@
 """Write a simulated layered-motion event recording to a folder.
 
-Layout of ``out_dir`` (built in a temporary folder and renamed into place: complete or absent)::
+Layout of ``out_dir`` (each entry complete or absent: `motionlayers.io.atomic.atomic_directory`)::
 
     events.npz            the events (`motionlayers.io.write_events`), t in us from 0
     labels/00000.png ...  ground-truth label maps (indexed PNGs, 0 = background) at the times
@@ -50,7 +50,7 @@ def write_synthetic_recording(
     step = int(label_interval_us)
     times = list(range(step, int(metadata["duration_us"]) + 1, step))
     metadata = {**metadata, "label_interval_us": step, "label_times_us": times}
-    with atomic_directory(out_dir) as tmp:
+    with atomic_directory(out_dir, kind="synth-recording") as tmp:
         write_events(tmp / "events.npz", events)
         (tmp / "labels").mkdir()
         for index, t_us in enumerate(times):

@@ -39,7 +39,7 @@ def export_flows(
     if fmt not in FLOW_FORMATS:
         raise InputError("format", f"unknown flow format '{fmt}' ({', '.join(FLOW_FORMATS)})")
     flows = iter_flows(source, backend=backend, size=size, progress=progress)
-    with atomic_directory(out, inputs=[source]) as tmp:
+    with atomic_directory(out, kind="flow", inputs=[source]) as tmp:
         (tmp / "color").mkdir()
         count = 0
         for stem, _frame, flow in flows:

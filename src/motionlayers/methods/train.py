@@ -247,6 +247,12 @@ def _output_folder(out: str | Path) -> Path:
             if not parent.is_dir():
                 raise InputError(out, f"cannot create the output folder: {parent} is a file")
             break
+    if (out / "config.yaml").exists() and not (out / "checkpoints").is_dir():
+        raise InputError(
+            out / "config.yaml",
+            "exists and was not written by motionlayers train (no checkpoints/ beside it); "
+            "it is never replaced: choose another --output",
+        )
     existing = out if out.exists() else next(p for p in out.parents if p.exists())
     if not os.access(existing, os.W_OK | os.X_OK):
         raise InputError(out, f"cannot write the output folder ({existing} is not writable)")

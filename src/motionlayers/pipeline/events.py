@@ -20,6 +20,7 @@ recording, model and settings.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -180,6 +181,8 @@ def segment_events(
         raise InputError("--window-us", "give --window-events or --window-us, not both")
     if refine_iterations < 0:
         raise InputError("--refine", f"must be >= 0, got {refine_iterations}")
+    if not 0.1 <= fps <= 1000:  # also NaN
+        raise InputError("--fps", f"must be in [0.1, 1000], got {fps}")
     size = parse_sensor_size(sensor_size, "--sensor-size") if sensor_size is not None else None
     events = read_events(source, size)  # a bad recording fails before the model loads
     if not len(events):
@@ -198,8 +201,13 @@ def segment_events(
         "window_us": window_us,
     }
     key = resume_key(source, checkpoint, {**settings, "layers": trained, "sensor": [width, height]})
-    with atomic_directory(output, entries=OUTPUT_ENTRIES, inputs=[source], resume_key=key) as tmp:
-        records = WindowLog(tmp)
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(
+            atomic_directory(
+                output, kind="segment", entries=OUTPUT_ENTRIES, inputs=[source], resume_key=key
+            )
+        )
+        records = stack.enter_context(WindowLog(tmp))
         resumed = len(records.done)
         bar = tqdm(windows, total=count, desc="segment", unit="window", disable=not progress)
         if resumed:
@@ -293,7 +301,13 @@ class WindowLog:
             if self.mask_path(record["index"]).is_file():
                 self.done[int(record["index"])] = record
         self.path.write_text("".join(json.dumps(r) + "\n" for r in self.done.values()))
-        self._handle = open(self.path, "a", encoding="utf-8")  # closed by ordered()
+        self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - see __exit__
+
+    def __enter__(self) -> WindowLog:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._handle.close()
 
     def mask_path(self, index: int) -> Path:
         return self.masks / f"{index:05d}.png"
@@ -305,8 +319,7 @@ class WindowLog:
         self.done[int(record["index"])] = record
 
     def ordered(self, count: int) -> list[dict[str, Any]]:
-        """The ``count`` records in window order (closes the log)."""
-        self._handle.close()
+        """The ``count`` records in window order."""
         return [self.done[index] for index in range(count)]
 
 

@@ -34,6 +34,10 @@ GitHub. Written through PyAV; OpenCV's mp4v (MPEG-4 part 2, which browsers do no
 the fallback when PyAV or its H.264 encoder is missing."""
 
 
+class NoEncoderError(RuntimeError):
+    """PyAV is installed, but its FFmpeg lacks the H.264 encoder."""
+
+
 class VideoSink:
     """An mp4 writer (H.264 through PyAV, else OpenCV's mp4v) that fails with `InputError`
     instead of silently writing nothing. Frames are ``(H, W, 3)`` uint8 BGR of the ``size``
@@ -47,7 +51,7 @@ class VideoSink:
         self._writer: Any = None
         try:
             self._open_h264(fps)
-        except (ImportError, ValueError) as error:  # no PyAV, or no H.264 encoder in its FFmpeg
+        except (ImportError, NoEncoderError) as error:  # no PyAV, or no H.264 in its FFmpeg
             warnings.warn(
                 f"{path}: H.264 unavailable ({error}); writing MPEG-4 part 2 (mp4v), which "
                 "browsers do not play",
@@ -59,7 +63,7 @@ class VideoSink:
         import av
 
         if VIDEO_CODEC not in av.codecs_available:
-            raise ValueError(f"PyAV's FFmpeg has no {VIDEO_CODEC} encoder")
+            raise NoEncoderError(f"PyAV's FFmpeg has no {VIDEO_CODEC} encoder")
         height, width = self.size
         try:
             container = av.open(str(self.path), mode="w", options={"movflags": "+faststart"})

@@ -10,7 +10,6 @@ and its shape (segments hugging the border dropped, holes filled) -> ``OUT/masks
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -170,11 +169,11 @@ def segment_source(
         raise InputError(
             "foreground rule", f"unknown {foreground_rule!r}; valid: {', '.join(FOREGROUND_RULES)}"
         )
-    _check_range("explained ratio", explained_ratio, 0, math.inf)
+    _check_range("explained ratio", explained_ratio, 0, MAX_WEIGHT)
     _check_range("batch size", batch_size, 1, MAX_BATCH_SIZE)
     _check_range("temporal radius", temporal_radius, 0, MAX_TEMPORAL_RADIUS)
-    _check_range("colour weight", colour_weight, 0, math.inf)
-    _check_range("border limit", border_limit, 0, math.inf)
+    _check_range("colour weight", colour_weight, 0, MAX_WEIGHT)
+    _check_range("border limit", border_limit, 0, MAX_WEIGHT)
     _check_range("hole fraction", hole_fraction, 0, 1)
     _check_range("snap radius", snap_radius, 0, 1, "of the frame height")
     if fps is not None:
@@ -184,6 +183,7 @@ def segment_source(
         raise InputError(source, "does not exist")
     sequences = sequence_folders(source)
     if sequences:
+        check_not_input(out, [source])
         return segment_sequences(
             sequences,
             out,
@@ -207,7 +207,7 @@ def segment_source(
         )
     options = dict(method_options or {})
     segmenter = get_method(method, layers, device, **options)
-    with atomic_directory(out, entries=OUTPUT_ENTRIES, inputs=[source]) as tmp:
+    with atomic_directory(out, kind="segment", entries=OUTPUT_ENTRIES, inputs=[source]) as tmp:
         data = load_flows(source, flow_backend, size, progress, flow_oversample)
         flows = data.flows.to(device)
         masks = []
@@ -227,7 +227,7 @@ def segment_source(
         if changed.any():
             theta[changed] = fit(flows[changed], final[changed], MOTION_MODEL, "l1")
         # label 0 is each frame's background: masks/ reads the same way as a DAVIS annotation
-        order = background_first(background, count)
+        order = background_first_order(background, count)
         soft = soft.gather(1, order[:, :, None, None].expand_as(soft))
         theta = theta.gather(1, order[:, :, None, None].expand_as(theta))
         final = final.gather(1, order[:, :, None, None].expand_as(final))
@@ -285,6 +285,9 @@ def segment_source(
     )
 
 
+MAX_WEIGHT = 1e9
+"""Upper bound of the ratios, weights and limits: finite (an infinite colour weight turns the
+colour step's logits into NaN), far above any useful value."""
 MAX_BATCH_SIZE = 4096
 """Flows per batch at most (a bigger batch only costs memory)."""
 MAX_TEMPORAL_RADIUS = 100
@@ -298,7 +301,7 @@ def _check_range(name: str, value: float, low: float, high: float, unit: str = "
         raise InputError(name, f"must be in [{low:g}, {high:g}]{where}, got {value}")
 
 
-def background_first(background: torch.Tensor, count: int) -> torch.Tensor:
+def background_first_order(background: torch.Tensor, count: int) -> torch.Tensor:
     """``(T, K)`` int64: per frame, the layer order that puts ``background (T,)`` first and
     keeps the other layers in their order."""
     layers = torch.arange(count, device=background.device).expand(len(background), count)
