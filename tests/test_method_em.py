@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -187,3 +188,27 @@ def test_predict_masks_odd_size_and_training_flag():
     module.train()
     masks = module.predict_masks(torch.randn(2, 2, 13, 21))
     assert masks.shape == (2, 3, 13, 21) and module.training
+
+
+def test_the_inference_network_loads_without_lightning_and_agrees_with_the_module(
+    tmp_path: Path,
+) -> None:
+    """`segment` runs `EMNetwork`, a plain nn.Module: the same masks as `EMMethod` from the
+    same weights file, and ``import lightning`` is never needed for it."""
+    import subprocess
+    import sys
+
+    from motionlayers.methods.em_network import load_em_network
+
+    torch.manual_seed(0)
+    module = EMMethod(layers=3, net={"depth": 2, "width": 4})
+    path = export_weights(module, tmp_path / "w.pt", half=False)
+    flow = torch.randn(2, 2, 24, 32)
+    network = load_em_network(path)
+    torch.testing.assert_close(network.predict_masks(flow), load_em_model(path).predict_masks(flow))
+    code = (
+        "import sys; from motionlayers.pipeline import get_method; "
+        f"get_method('em', checkpoint={str(path)!r}); print('lightning' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr

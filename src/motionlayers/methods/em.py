@@ -22,12 +22,13 @@ import lightning as L
 import torch
 
 from motionlayers.data.augment import add_global_motion
-from motionlayers.errors import InputError, ShapeError
+from motionlayers.errors import InputError
 from motionlayers.losses.em import em_loss_fitted
 from motionlayers.methods.em_network import (
     DEFAULT_WEIGHTS,
     SHIPPED_WEIGHTS,
     build_predictor,
+    em_logits,
     normalise_input,
 )
 from motionlayers.methods.weights import (
@@ -78,10 +79,8 @@ class EMMethod(L.LightningModule):
         self._generator = torch.Generator().manual_seed(seed)
 
     def forward(self, flow: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, K, H, W)`` of a flow ``(B, 2, H, W)`` in pixels."""
-        if flow.ndim != 4 or flow.shape[1] != 2:
-            raise ShapeError(f"flow: expected (B, 2, H, W), got {tuple(flow.shape)}")
-        return self.net(normalise_input(flow, self.hparams["input_norm"]))
+        """Logits ``(B, K, H, W)`` of a flow ``(B, 2, H, W)`` in pixels (`em_logits`)."""
+        return em_logits(self.net, flow, self.hparams["input_norm"])
 
     @torch.no_grad()
     def predict_masks(self, flow: torch.Tensor) -> torch.Tensor:

@@ -33,6 +33,13 @@ def normalise_input(flow: torch.Tensor, input_norm: str = "mean_l1") -> torch.Te
     return flow / scale
 
 
+def em_logits(net: nn.Module, flow: torch.Tensor, input_norm: str) -> torch.Tensor:
+    """``g_phi(f / |f|)``: logits ``(B, K, H, W)`` of a flow ``(B, 2, H, W)`` in pixels."""
+    if flow.ndim != 4 or flow.shape[1] != 2:
+        raise ShapeError(f"flow: expected (B, 2, H, W), got {tuple(flow.shape)}")
+    return net(normalise_input(flow, input_norm))
+
+
 class EMNetwork(nn.Module):
     """``softmax(g_phi(f / |f|))``: the EM segmentation network (thesis 2.3.1) for inference.
 
@@ -57,10 +64,8 @@ class EMNetwork(nn.Module):
         self.net = UNet(in_channels=2, out_channels=layers, **(net or {}))
 
     def forward(self, flow: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, K, H, W)`` of a flow ``(B, 2, H, W)`` in pixels."""
-        if flow.ndim != 4 or flow.shape[1] != 2:
-            raise ShapeError(f"flow: expected (B, 2, H, W), got {tuple(flow.shape)}")
-        return self.net(normalise_input(flow, self.hparams["input_norm"]))
+        """Logits ``(B, K, H, W)`` of a flow ``(B, 2, H, W)`` in pixels (`em_logits`)."""
+        return em_logits(self.net, flow, self.hparams["input_norm"])
 
     @torch.no_grad()
     def predict_masks(self, flow: torch.Tensor) -> torch.Tensor:
@@ -100,6 +105,7 @@ __all__ = [
     "SHIPPED_WEIGHTS",
     "EMNetwork",
     "build_predictor",
+    "em_logits",
     "load_em_network",
     "normalise_input",
 ]
