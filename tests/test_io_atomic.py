@@ -55,7 +55,7 @@ def test_atomic_directory_writes_entries_only_on_success(tmp_path: Path) -> None
     plain = tmp_path / "plain"
     plain.mkdir()
     assert (out / "x").read_text() == "1" and _mode(out) == _mode(plain)
-    assert read_manifest(out).files == {"x"} and read_manifest(out).kinds == {"x": "output"}
+    assert set(read_manifest(out).files) == {"x"} and read_manifest(out).kinds == {"x": "output"}
     with pytest.raises(RuntimeError), atomic_directory(out) as tmp:
         (tmp / "y").write_text("2")
         raise RuntimeError("segmentation failed")
@@ -104,7 +104,7 @@ def test_atomic_directory_never_removes_the_users_files(tmp_path: Path) -> None:
         (tmp / "other").write_text("o")
     listing = [MANIFEST, "fresh", "masks", "masks/1.png", "masks/notes.txt", "other"]
     assert _listing(out) == [*listing, "thesis_draft.txt"]
-    assert read_manifest(out).files == {"fresh", "other", "masks/", "masks/1.png"}
+    assert set(read_manifest(out).files) == {"fresh", "other", "masks/", "masks/1.png"}
     # an empty folder of the user's inside an entry counts as the user's too
     (out / "masks" / "notes.txt").unlink()
     (out / "masks" / "drafts").mkdir()
@@ -176,7 +176,7 @@ def test_a_commit_killed_halfway_is_finished_by_the_next_run(tmp_path: Path) -> 
     (stage / ".old").mkdir()
     os.replace(out / "a", stage / ".old" / "a")
     (out / "a").write_text("new a")
-    journal = {"write": ["a", "b"], "remove": [], "files": ["a", "b"], "entries": {}}
+    journal = {"write": ["a", "b"], "remove": [], "files": {}, "entries": {}}
     (stage / "COMMIT").write_text(json.dumps(journal))
     recover_stages(out)
     assert (out / "a").read_text() == "new a" and (out / "b").read_text() == "new b"
@@ -232,7 +232,67 @@ def test_a_commit_cut_by_an_error_or_a_signal_is_finished(
 
 
 def test_a_damaged_manifest_is_refused(tmp_path: Path) -> None:
-    (tmp_path / MANIFEST).write_text(json.dumps({"files": ["../../home/thesis.txt"]}))
+    (tmp_path / MANIFEST).write_text(json.dumps({"files": {"../../home/thesis.txt": [1, 2]}}))
     with pytest.raises(InputError, match="damaged"):
         with atomic_directory(tmp_path, entries=("masks",)):
             pass
+
+
+def test_a_file_the_user_put_under_the_tools_name_is_the_users(tmp_path: Path) -> None:
+    """The manifest records each file as written (size, modification time): a file the user
+    saved later under the same name is not pruned, and not replaced."""
+    out = tmp_path / "out"
+    with atomic_directory(out, kind="segment", entries=("windows.csv", "masks")) as tmp:
+        (tmp / "windows.csv").write_text("index\n")
+    (out / "windows.csv").unlink()
+    (out / "windows.csv").write_text("the user's own table, much longer\n")
+    with atomic_directory(out, kind="segment", entries=("masks",)) as tmp:
+        (tmp / "masks").mkdir()
+    assert (out / "windows.csv").read_text().startswith("the user's")
+    with pytest.raises(InputError, match="not written by motionlayers"):
+        with atomic_directory(out, kind="segment", entries=("windows.csv",)):
+            pass
+
+
+def test_ctrl_c_during_a_commit_waits_for_its_end(tmp_path: Path) -> None:
+    from motionlayers.io import staging
+
+    out = tmp_path / "out"
+    finish = staging.finish
+
+    def interrupted_finish(root: Path, stage: Path) -> None:
+        signal.raise_signal(signal.SIGINT)  # arrives between the journal and the moves
+        finish(root, stage)
+
+    staging.finish = interrupted_finish
+    try:
+        with pytest.raises(KeyboardInterrupt), atomic_directory(out, entries=("a",)) as tmp:
+            (tmp / "a").write_text("complete")
+    finally:
+        staging.finish = finish
+    assert (out / "a").read_text() == "complete" and _listing(out) == [MANIFEST, "a"]
+
+
+_CONCURRENT_WRITER = """
+import sys
+from motionlayers.errors import InputError
+from motionlayers.io.atomic import atomic_directory
+for run in range(15):
+    try:
+        with atomic_directory(sys.argv[1], kind=sys.argv[2], entries=(sys.argv[2],)) as tmp:
+            (tmp / sys.argv[2]).write_text(str(run))
+    except InputError as error:  # a clear refusal is fine; anything else is a bug
+        assert "another motionlayers run" in str(error), error
+"""
+
+
+def test_two_runs_into_one_folder_take_turns(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    runs = [
+        subprocess.Popen([sys.executable, "-c", _CONCURRENT_WRITER, str(out), kind])
+        for kind in ("a", "b")
+    ]
+    assert [run.wait(timeout=120) for run in runs] == [0, 0]
+    assert _listing(out) == [MANIFEST, "a", "b"]
+    assert set(read_manifest(out).files) == {"a", "b"}

@@ -98,7 +98,7 @@ def cache_source(
     folder = cache_dir / cache_key(source, size, backend, oversample)
     done = folder / "done"
     if done.is_file():
-        return sorted(folder.glob("*.npy"))
+        return sorted(folder.glob("[!.]*.npy"))  # not a killed writer's hidden temporary file
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     flows = _source_flows(source, kind, size, backend, progress, oversample)

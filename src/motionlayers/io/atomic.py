@@ -32,6 +32,8 @@ from pathlib import Path
 from motionlayers.errors import InputError
 from motionlayers.io.atomic_file import UMASK, atomic_path
 from motionlayers.io.staging import (
+    JOURNAL,
+    LOCK,
     MANIFEST,
     RESUME_PREFIX,
     STAGE_PREFIX,
@@ -146,7 +148,7 @@ def atomic_directory(
             where = path / os.path.relpath(name, stage)
             raise InputError(where, f"cannot write: {error.strerror}") from error
         if entries is not None:
-            unexpected = sorted(set(os.listdir(stage)) - set(entries) - {"lock"})
+            unexpected = sorted(set(os.listdir(stage)) - set(entries) - {LOCK, JOURNAL})
             unexpected = [name for name in unexpected if not name.startswith(".")]
             if unexpected:
                 raise RuntimeError(f"outputs {unexpected} were not declared")

@@ -15,16 +15,12 @@ else in ``out`` touched: `motionlayers.io.atomic.atomic_directory`):
 
 Each window is kept as it finishes (in a staging folder inside ``out``): a run that is stopped
 (Ctrl-C, SIGTERM, SIGKILL, a crash) resumes where it stopped when it is run again with the same
-recording, model and settings.
+recording, model and settings (`motionlayers.pipeline.event_outputs.WindowLog`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import hashlib
-import json
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,11 +34,20 @@ from motionlayers import __version__
 from motionlayers.classical.event_em import REFINE_ROUNDS
 from motionlayers.defaults import DEFAULT_REFINE_ITERATIONS, EVENT_METHODS, EVENT_SUFFIXES
 from motionlayers.errors import InputError
-from motionlayers.io import read_events, read_mask, write_mask
-from motionlayers.io.atomic import atomic_directory, atomic_path
+from motionlayers.io import read_events, write_mask
+from motionlayers.io.atomic import atomic_directory
 from motionlayers.io.event_container import Events, check_windows, parse_sensor_size
 from motionlayers.methods.weights import require_shipped, trained_layers
-from motionlayers.pipeline.outputs import LAYER_COLOURS_BGR, VideoSink, write_motion_json
+from motionlayers.pipeline.event_outputs import (
+    WindowLog,
+    event_frame,
+    resume_key,
+    write_event_outputs,
+)
+from motionlayers.pipeline.outputs import write_motion_json
+
+OUTPUT_ENTRIES = ("masks", "windows.csv", "overlay.mp4", "motion.json")
+"""What `segment_events` writes into its output folder; nothing else there is touched."""
 
 
 def is_event_input(path: str | Path) -> bool:
@@ -108,21 +113,6 @@ def event_windows(
     return count, (
         (int(w.t[0]), int(w.t[-1]) + 1, w) for w in events.window_by_count(window_events)
     )
-
-
-def event_frame(window: Events, labels: np.ndarray) -> np.ndarray:
-    """``(H, W, 3)`` uint8 BGR: black, and each pixel with events in its layer's colour (DAVIS
-    palette entry label + 1), brighter with more events."""
-    height, width = labels.shape
-    counts = np.bincount(
-        window.y.astype(np.int64) * width + window.x, minlength=height * width
-    ).reshape(height, width)
-    hit = counts > 0
-    level = np.zeros((height, width), np.float32)
-    if hit.any():
-        level[hit] = np.clip(0.35 + 0.65 * counts[hit] / np.percentile(counts[hit], 95), 0, 1)
-    colours = LAYER_COLOURS_BGR[labels.astype(np.uint8)].astype(np.float32)
-    return (colours * level[..., None]).astype(np.uint8)
 
 
 def _motion_record(
@@ -225,7 +215,8 @@ def segment_events(
             write_mask(records.mask_path(index), labels)  # complete before it is logged
             records.append(_motion_record(index, t_start, t_end, window, labels, motion))
         ordered = records.ordered(count)
-        write_event_outputs(tmp, events, window_events, window_us, ordered, fps)
+        _, windows = event_windows(events, window_events, window_us)
+        write_event_outputs(tmp, windows, ordered, fps, events.sensor_size)
         write_motion_json(
             tmp / "motion.json",
             {
@@ -252,100 +243,6 @@ def segment_events(
         time.perf_counter() - start,
         resumed,
     )
-
-
-OUTPUT_ENTRIES = ("masks", "windows.csv", "overlay.mp4", "motion.json")
-"""What `segment_events` writes into its output folder; nothing else there is touched."""
-LOG_NAME = ".windows.jsonl"
-"""The finished windows' records in a (resumable) staging folder, one JSON line per window."""
-
-
-def resume_key(source: str | Path, checkpoint: str | Path | None, settings: dict) -> str:
-    """A name for a run's resumable state: the same recording (path, size, modification time),
-    model file and settings give the same key, anything else another."""
-
-    def stamp(path: str | Path) -> list:
-        info = os.stat(path)
-        return [str(Path(path).resolve()), info.st_size, info.st_mtime_ns]
-
-    identity = {
-        "source": stamp(source),
-        "checkpoint": stamp(checkpoint) if checkpoint else None,
-        "version": __version__,
-        **settings,
-    }
-    return hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-
-
-class WindowLog:
-    """The windows a run has finished, kept in its staging folder so that a stopped run resumes.
-
-    Each finished window is its mask (``masks/<index>.png``, written atomically) and then one
-    line of ``.windows.jsonl`` (flushed and synced): a line implies its mask. A line cut short
-    by a kill, and the writers' temporary files, are dropped when the log is opened again.
-    """
-
-    def __init__(self, stage: Path):
-        self.masks = stage / "masks"
-        self.masks.mkdir(exist_ok=True)
-        for partial in self.masks.glob(".*"):
-            partial.unlink()
-        self.path = stage / LOG_NAME
-        self.done: dict[int, dict[str, Any]] = {}
-        lines = self.path.read_text(encoding="utf-8").splitlines() if self.path.exists() else []
-        for line in lines:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                break
-            if self.mask_path(record["index"]).is_file():
-                self.done[int(record["index"])] = record
-        self.path.write_text("".join(json.dumps(r) + "\n" for r in self.done.values()))
-        self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - see __exit__
-
-    def __enter__(self) -> WindowLog:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._handle.close()
-
-    def mask_path(self, index: int) -> Path:
-        return self.masks / f"{index:05d}.png"
-
-    def append(self, record: dict[str, Any]) -> None:
-        self._handle.write(json.dumps(record) + "\n")
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self.done[int(record["index"])] = record
-
-    def ordered(self, count: int) -> list[dict[str, Any]]:
-        """The ``count`` records in window order."""
-        return [self.done[index] for index in range(count)]
-
-
-def write_event_outputs(
-    root: Path,
-    events: Events,
-    window_events: int | None,
-    window_us: int | None,
-    records: list[dict[str, Any]],
-    fps: float,
-) -> None:
-    """``root/windows.csv`` and ``root/overlay.mp4`` from the windows' records and masks."""
-    width, height = events.sensor_size
-    with atomic_path(root / "windows.csv") as tmp, open(tmp, "w", newline="") as table:
-        writer = csv.writer(table)
-        writer.writerow(["index", "t_start_us", "t_end_us", "events"])
-        for record in records:
-            writer.writerow([record[k] for k in ("index", "t_start_us", "t_end_us", "events")])
-    video = VideoSink(root / "overlay.mp4", fps, (height, width))
-    try:
-        _, windows = event_windows(events, window_events, window_us)
-        for record, (_, _, window) in zip(records, windows):
-            labels = read_mask(root / "masks" / f"{record['index']:05d}.png")
-            video.write(event_frame(window, labels))
-    finally:
-        video.close()
 
 
 __all__ = [

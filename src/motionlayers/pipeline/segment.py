@@ -11,13 +11,10 @@ and its shape (segments hugging the border dropped, holes filled) -> ``OUT/masks
 from __future__ import annotations
 
 import time
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -26,18 +23,14 @@ from motionlayers import __version__
 from motionlayers.defaults import DEFAULT_FLOW_BACKEND, DEFAULT_METHOD
 from motionlayers.defaults import DEFAULT_WORKING_SIZE as DEFAULT_SIZE
 from motionlayers.errors import InputError
-from motionlayers.flow import FLOW_OVERSAMPLING, flow_to_color
-from motionlayers.io import iter_frames
+from motionlayers.flow import FLOW_OVERSAMPLING
 from motionlayers.io.atomic import atomic_directory, check_not_input
 from motionlayers.io.frames import IMAGE_EXTENSIONS
 from motionlayers.io.listing import natural_key
 from motionlayers.motion import fit
-from motionlayers.pipeline.inputs import FLOW_FILE_SUFFIXES, FlowInput, flow_files, load_flows
+from motionlayers.pipeline.frame_outputs import FrameRefinement, write_all_frames
+from motionlayers.pipeline.inputs import FLOW_FILE_SUFFIXES, flow_files, load_flows
 from motionlayers.pipeline.outputs import (
-    VideoSink,
-    full_frames,
-    overlay,
-    write_frame_outputs,
     write_motion_json,
 )
 from motionlayers.pipeline.registry import get_method
@@ -51,7 +44,6 @@ from motionlayers.postprocess import (
     TEMPORAL_RADIUS,
     absorb_explained,
     background_layers,
-    frame_labels,
     labels_to_masks,
     link_masks,
     masks_to_labels,
@@ -346,79 +338,3 @@ def segment_sequences(sequences: list[Path], out: str | Path, **options: Any) ->
         np.concatenate([r.background for r in results]),
         sequences=len(results),
     )
-
-
-@dataclass(frozen=True)
-class FrameRefinement:
-    """How `write_all_frames` turns each frame's working-size masks into full-size labels: the
-    settings of `motionlayers.postprocess.frame_labels` (all off by default)."""
-
-    snap_radius: float = 0.0
-    colour_weight: float = 0.0
-    border_limit: float = 0.0
-    hole_fraction: float = 0.0
-
-
-WRITE_THREADS = 2
-"""Frames rendered and written at once: OpenCV and PIL release the GIL while they resize and
-encode, so per-frame outputs overlap (measured in benchmarks/segment_speed.py)."""
-
-
-def write_all_frames(
-    root: Path,
-    source: Path,
-    data: FlowInput,
-    soft: torch.Tensor,
-    flows: torch.Tensor,
-    background: torch.Tensor,
-    progress: bool,
-    refine: FrameRefinement = FrameRefinement(),
-    fps: float | None = None,
-) -> None:
-    """Per-frame outputs of `segment_source` into ``root`` and ``root/overlay.mp4``.
-
-    Frames are upsampled and refined as ``refine`` says (`postprocess.frame_labels`) and their
-    PNGs written by a small thread pool; the overlay video takes them back in order. ``soft (T,
-    K, h, w)``, ``flows (T, 2, h, w)``, ``background (T,)``.
-    """
-    height, width = data.size
-
-    def render(t: int, frame: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        bg = int(background[t])
-        full = frame_labels(
-            soft[t],
-            height,
-            width,
-            frame,
-            refine.snap_radius,
-            bg,
-            refine.colour_weight,
-            refine.border_limit,
-            refine.hole_fraction,
-        )
-        flow_rgb = flow_to_color(flows[t : t + 1].cpu())
-        foreground = (full != bg).astype(np.uint8) * 255
-        write_frame_outputs(root, data.stems[t], full, foreground, flow_rgb)
-        return full, flow_rgb
-
-    frames = full_frames(iter_frames(source) if data.kind != "flows" else None)
-    sink = VideoSink(root / "overlay.mp4", fps or data.fps, data.size)
-    pending: deque[tuple[np.ndarray | None, Future[tuple[np.ndarray, np.ndarray]]]] = deque()
-    bar = tqdm(total=len(data.stems), desc="write", unit="frame", disable=not progress)
-    with ThreadPoolExecutor(WRITE_THREADS) as pool:
-        try:
-            for t in range(len(data.stems)):
-                frame = next(frames, None)
-                pending.append((frame, pool.submit(render, t, frame)))
-                while pending and (len(pending) > 2 * WRITE_THREADS or t == len(data.stems) - 1):
-                    frame, future = pending.popleft()
-                    full, flow_rgb = future.result()
-                    if frame is None:
-                        frame = cv2.resize(flow_rgb[:, :, ::-1], (width, height))
-                    sink.write(overlay(frame, full))
-                    bar.update()
-        finally:
-            for _, future in pending:
-                future.cancel()
-            sink.close()
-            bar.close()
