@@ -19,6 +19,7 @@ the engineer who fixes them. The count by outcome and the table of cases are in
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -638,32 +639,29 @@ OUTPUTS = [  # output folders
     ),
 ]
 
+
+def evaluate_masks(*extra: str) -> Callable[[Path], list[str]]:
+    """``evaluate PRED GT --protocol davis16`` on two tiny mask folders, plus ``extra``."""
+    return lambda tmp: [
+        "evaluate",
+        str(masks_dir(tmp, "pred")),
+        str(masks_dir(tmp, "gt")),
+        "--protocol",
+        "davis16",
+        *extra,
+    ]
+
+
 EVALUATE = [  # evaluate and train
     Case(
         "evaluate --tolerance nan",
-        lambda tmp: [
-            "evaluate",
-            str(masks_dir(tmp, "pred")),
-            str(masks_dir(tmp, "gt")),
-            "--protocol",
-            "davis16",
-            "--tolerance",
-            "nan",
-        ],
+        evaluate_masks("--tolerance", "nan"),
         r"tolerance: .*nan",
         output=False,
     ),
     Case(
         "evaluate --tolerance -1",
-        lambda tmp: [
-            "evaluate",
-            str(masks_dir(tmp, "pred")),
-            str(masks_dir(tmp, "gt")),
-            "--protocol",
-            "davis16",
-            "--tolerance",
-            "-1",
-        ],
+        evaluate_masks("--tolerance", "-1"),
         r"tolerance: ",
         output=False,
     ),

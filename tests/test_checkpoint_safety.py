@@ -134,30 +134,12 @@ def _frames(folder: Path) -> Path:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_segment_events_refuses_a_planted_checkpoint(kind, tmp_path, capsys):
-    path, marker = plant(tmp_path, kind, "evlayerseg")
-    recording = _recording(tmp_path)
-    code = cli_main.main(
-        ["segment", str(recording), "-o", str(tmp_path / "out")]
-        + [
-            "--checkpoint",
-            str(path),
-        ]
-    )
-    _assert_refused(code, capsys, path, marker)
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_segment_video_refuses_a_planted_checkpoint(kind, tmp_path, capsys):
-    path, marker = plant(tmp_path, kind, "em")
-    frames = _frames(tmp_path)
-    code = cli_main.main(
-        ["segment", str(frames), "-o", str(tmp_path / "out")]
-        + [
-            "--checkpoint",
-            str(path),
-        ]
-    )
+@pytest.mark.parametrize(("method", "source"), [("evlayerseg", "events"), ("em", "video")])
+def test_segment_refuses_a_planted_checkpoint(kind, method, source, tmp_path, capsys):
+    path, marker = plant(tmp_path, kind, method)
+    source_path = _recording(tmp_path) if source == "events" else _frames(tmp_path)
+    out = str(tmp_path / "out")
+    code = cli_main.main(["segment", str(source_path), "-o", out, "--checkpoint", str(path)])
     _assert_refused(code, capsys, path, marker)
 
 
