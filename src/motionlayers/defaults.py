@@ -4,7 +4,7 @@ This module imports nothing (no torch, NumPy or OpenCV), so that the command lin
 parsers, print ``--help`` and reject bad arguments without loading the libraries that do the
 work. The modules that own a concept re-export its constants from here (e.g.
 ``motionlayers.postprocess.EXPLAINED_RATIO``); registries that can grow at run time
-(`motionlayers.flow.BACKENDS`, `motionlayers.pipeline.METHODS`) start from the names listed here,
+(`motionlayers.flow.BACKENDS`, `motionlayers.methods.METHODS`) start from the names listed here,
 and a test checks that the two agree.
 
 Convention: sizes in the library are ``(H, W)`` tuples (the tensors' order); on the command line
@@ -21,6 +21,14 @@ FLOW_BACKENDS = ("dis-fast", "dis-medium", "farneback", "precomputed")
 """The built-in flow backends, sorted (``precomputed:FOLDER`` reads flow files from FOLDER)."""
 FLOW_FORMATS = ("flo", "png", "pfm", "npy", "npz")
 """File extensions (without the dot) that `read_flow` and `write_flow` understand."""
+FLOW_OVERSAMPLING = 3
+"""Factor by which `segment` and training compute flow above their working size (then average the
+flow down): DIS on 128x224 frames misses the sub-pixel motion of small or slow objects, and its
+patches (8 px at the finest scale) smear motion across object boundaries. Measured on DAVIS-2016
+train: Otsu threshold of median-subtracted DIS flow (30 sequences x 11 frames), J 0.407 with
+flow at 128x224, 0.457 at 256x448 resized to 128x224; `segment` with the shipped model (every
+third scored frame), 0.555 at 2x, **0.565 at 3x** (384x672), 0.563 at 4x. DIS medium costs ~4,
+~10 and ~21 ms per pair at 1x, 2x and 3x on two cores."""
 DEFAULT_FLOW_FORMAT = "flo"
 """The format ``motionlayers flow`` writes by default (Middlebury ``.flo``)."""
 
@@ -30,6 +38,15 @@ DEFAULT_METHOD = "em"
 network with the shipped default model (``motionlayers/weights/em-default.pt``)."""
 FLOW_METHODS = ("classical-em", "em", "robust-layers")
 """The built-in methods that segment flows, sorted."""
+SHIPPED_MODELS = {
+    "em": {2: "em-default.pt", 4: "em-k4.pt"},
+    "evlayerseg": {2: "evlayerseg-default.pt"},
+}
+"""Method -> {K: weights file in ``motionlayers/weights``} of the models that ship with the
+package (each with its model card, the same name ending ``.md``); a method's first entry is its
+default model."""
+DEFAULT_BATCH_SIZE = 8
+"""Samples (flows, volumes) per forward pass of a network method."""
 DEFAULT_LAYERS = 4
 """K of the classical methods when none is asked for (thesis ch. 2 evaluates K = 2 and 4)."""
 DEFAULT_WORKING_SIZE = (128, 224)
@@ -65,6 +82,11 @@ EVENT_SUFFIXES = (".es", ".raw", ".aedat4", ".h5", ".hdf5", ".txt", ".npz")
 """Files that ``motionlayers segment`` reads as event recordings."""
 EVENT_METHODS = ("evlayerseg",)
 """The methods that segment event recordings; the first is the default."""
+EVENT_FPS = 10.0
+"""Windows per second of an event recording's ``overlay.mp4`` when no ``--fps`` is given."""
+EVENT_WINDOW_RULE = "events_per_pixel x sensor pixels"
+"""The default window of an event method: its model's ``events_per_pixel`` (what it was trained
+on) times the sensor's pixels, in events (`motionlayers.methods.evlayerseg`)."""
 DEFAULT_REFINE_ITERATIONS = 10
 """Motion-compensation EM iterations per refinement round by default (simulated benchmark, 30
 sequences, the deblurring-only model: IoU 0.432 for the network alone, 0.586 with 5, 0.589 with

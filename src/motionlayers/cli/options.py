@@ -108,13 +108,18 @@ def add_output(
     )
 
 
-def add_flow(parser: argparse.ArgumentParser, renamed: tuple[str, ...] = ()) -> argparse.Action:
-    """``--flow NAME``: the optical-flow backend (``renamed``: old spellings, e.g. --backend)."""
+def add_flow(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    renamed: tuple[str, ...] = (),
+    **kwargs: Any,
+) -> argparse.Action:
+    """``--flow NAME``: the optical-flow backend (``renamed``: old spellings, e.g. --backend;
+    ``kwargs``: e.g. ``dest``, or ``default=argparse.SUPPRESS`` to tell a given value apart)."""
+    kwargs.setdefault("default", DEFAULT_FLOW_BACKEND)
     return add_option(
         parser,
         "--flow",
         renamed=dict.fromkeys(renamed, "--flow"),
-        default=DEFAULT_FLOW_BACKEND,
         metavar="NAME",
         help=f"optical-flow backend: {', '.join(FLOW_BACKENDS)} (precomputed:FOLDER reads "
         f"flow files from FOLDER) (default {DEFAULT_FLOW_BACKEND})",
@@ -122,24 +127,30 @@ def add_flow(parser: argparse.ArgumentParser, renamed: tuple[str, ...] = ()) -> 
 
 
 def add_size(
-    parser: argparse.ArgumentParser,
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
     name: str,
     default: tuple[int, int] | None,
     help: str,
+    *,
+    stored: Any = None,
+    **kwargs: Any,
 ) -> argparse.Action:
     """``NAME WxH``, stored as ``(H, W)``; ``--size HxW`` (height first) is its old spelling.
 
-    ``help`` is completed with the default, written WxH.
+    ``help`` is completed with the default, written WxH; ``stored`` is the parser's default
+    when it differs (``argparse.SUPPRESS`` to tell a given value apart); ``kwargs`` go to the
+    parser (e.g. ``dest``).
     """
     shown = "" if default is None else f" (default {format_size(default)})"
+    kwargs["default"] = default if stored is None else stored
     return add_option(
         parser,
         name,
         renamed={"--size": f"{name} WxH (width first)"},
         parse=_size_by_spelling,
-        default=default,
         metavar="WxH",
         help=help + shown,
+        **kwargs,
     )
 
 
@@ -148,10 +159,13 @@ def _size_by_spelling(text: str, spelling: str) -> tuple[int, int]:
     return parse_size(text, spelling, "HxW" if spelling == "--size" else "WxH")
 
 
-def add_device(parser: argparse.ArgumentParser) -> argparse.Action:
+def add_device(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup, **kwargs: Any
+) -> argparse.Action:
     """``--device``: a torch device, checked when the command starts (`resolve_device`)."""
+    kwargs.setdefault("default", "cpu")
     return parser.add_argument(
-        "--device", default="cpu", help="torch device: cpu, cuda, cuda:N or mps (default cpu)"
+        "--device", help="torch device: cpu, cuda, cuda:N or mps (default cpu)", **kwargs
     )
 
 

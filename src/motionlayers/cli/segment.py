@@ -1,21 +1,30 @@
-"""``motionlayers segment INPUT -o OUT``: layered motion segmentation of a video or of an event
-recording (dispatched by the input's type: event files go to `pipeline.events`)."""
+"""``motionlayers segment INPUT -o OUT``: layered motion segmentation of a video, a folder of
+frames or flows, an event recording, a camera, or a dataset of sequences.
+
+The segmentation options are left unset unless given (``argparse.SUPPRESS``), so that the
+library can tell an option that does not apply to the input (an error) from one that was not
+written: their defaults live in one table, `motionlayers.pipeline.options.OPTIONS`, and this
+module shows them in the help.
+"""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+from typing import Any
 
 from motionlayers.cli.options import add_device, add_flow, add_output, add_size
 from motionlayers.defaults import (
     BORDER_CONTACT_LIMIT,
     COLOUR_WEIGHT,
+    DEFAULT_BATCH_SIZE,
     DEFAULT_LAYERS,
     DEFAULT_METHOD,
     DEFAULT_REFINE_ITERATIONS,
     DEFAULT_WORKING_SIZE,
+    EVENT_FPS,
     EVENT_METHODS,
     EVENT_SUFFIXES,
+    EVENT_WINDOW_RULE,
     EXPLAINED_RATIO,
     FLOW_METHODS,
     FOREGROUND_RULES,
@@ -24,25 +33,32 @@ from motionlayers.defaults import (
     TEMPORAL_RADIUS,
 )
 
+UNSET = argparse.SUPPRESS
+RUN_OPTIONS = ("workers", "devices", "strategy", "num_nodes")
+"""Options of a dataset run (several sequences), not of a segmentation."""
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "segment",
         help="segment a video into motion layers: OUT/masks, foreground, overlay.mp4, ...",
         description=(
-            "Segment a video file, a folder of frames or a folder of flow files (.flo, .pfm, "
-            ".npy, .npz) into motion layers. Writes OUT/masks/<stem>.png (layer labels), "
-            "OUT/foreground/<stem>.png (0/255), OUT/flow/<stem>.png, OUT/overlay.mp4 and "
-            "OUT/motion.json. An event recording (" + " ".join(EVENT_SUFFIXES) + ") is "
-            "segmented window by window by EV-LayerSegNet: OUT/masks/<index>.png, "
-            "OUT/windows.csv, OUT/overlay.mp4 and OUT/motion.json, window by window (a stopped "
-            "run resumes). Each output appears complete or not at all; other files in OUT are "
-            "never touched, and an OUT that is, contains or lies inside the input is refused."
+            "Segment a video file, a folder of frames, a folder of flow files (.flo, .pfm, "
+            ".npy, .npz), an event recording (" + " ".join(EVENT_SUFFIXES) + ") or a camera "
+            "(camera:N) into motion layers. Writes OUT/masks/<stem>.png (layer labels, 0 = "
+            "background), OUT/foreground/<stem>.png (0/255), OUT/overlay.mp4, OUT/motion.json, "
+            "and OUT/flow/<stem>.png (videos, frames, flows) or OUT/windows.csv (events; a "
+            "stopped run resumes). A folder of sequences (DAVIS JPEGImages/480p) or of videos "
+            "gives OUT/<sequence>/ each, what 'motionlayers evaluate' reads. Each output appears "
+            "complete or not at all; other files in OUT are never touched, and an OUT that is, "
+            "contains or lies inside the input is refused. An option that does not apply to "
+            "the input is an error. 'motionlayers methods' lists the methods."
         ),
     )
     parser.add_argument(
         "input",
-        help="video file, folder of frames, folder of flow files, or event recording",
+        help="video file, folder of frames or flow files, event recording, camera:N, or a "
+        "folder of sequences or videos",
     )
     add_output(parser, "output folder")
     parser.add_argument(
@@ -54,166 +70,178 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--layers",
         type=int,
-        default=None,
-        help=f"number of layers K (default: the trained model's; {DEFAULT_LAYERS} for classical "
-        "methods)",
+        default=UNSET,
+        help=f"number of layers K (default: the shipped model's; {DEFAULT_LAYERS} for "
+        "classical methods)",
     )
-    add_flow(parser)
+    parser.add_argument(
+        "--checkpoint",
+        default=UNSET,
+        help="trained model for a network method: a train checkpoint (.ckpt) or exported "
+        "weights (.pt); default: the model shipped with motionlayers",
+    )
+    add_device(parser, default=UNSET)
+    parser.add_argument(
+        "--foreground-rule",
+        default=UNSET,
+        choices=FOREGROUND_RULES,
+        help="how the background layer is chosen: the layer whose motion explains the image "
+        f"border, or the largest (default {FOREGROUND_RULES[0]})",
+    )
+    parser.add_argument(
+        "--fps",
+        type=float,
+        default=UNSET,
+        help="frame rate of overlay.mp4 (default: the video's; 24, as DAVIS, for a folder of "
+        f"frames or flows; {EVENT_FPS:g} windows per second for events)",
+    )
+    parser.add_argument(
+        "--max-frames",
+        type=int,
+        default=UNSET,
+        help="stop after this many frames (event windows); a camera otherwise records until "
+        "Ctrl-C, and keeps what it recorded",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
+    flows = parser.add_argument_group("videos, frames and flows")
+    add_flow(flows, renamed=("--backend",), default=UNSET, dest="flow_backend")
     add_size(
-        parser,
+        flows,
         "--working-size",
         DEFAULT_WORKING_SIZE,
         "size WxH at which the flow is computed and segmented; masks, foreground and overlay "
         "are written at the input's size",
+        stored=UNSET,
+        dest="size",
     )
-    parser.add_argument(
-        "--checkpoint",
-        default=None,
-        help="trained model for a network method: a train checkpoint (.ckpt) or exported "
-        "weights (.pt); default: the model shipped with motionlayers",
+    _number(flows, "--batch-size", int, DEFAULT_BATCH_SIZE, "flows per forward pass")
+    _number(
+        flows,
+        "--temporal-radius",
+        int,
+        TEMPORAL_RADIUS,
+        "average the linked layer masks over this many frames on each side, along the flow; 0: off",
+    )
+    _number(
+        flows,
+        "--explained-ratio",
+        float,
+        EXPLAINED_RATIO,
+        "foreground segments that the background's motion model explains within this multiple "
+        "of its median error join the background; 0 keeps every segment",
+    )
+    _number(
+        flows,
+        "--border-limit",
+        float,
+        BORDER_CONTACT_LIMIT,
+        "foreground segments that hug the image border (border pixels over the square root of "
+        "the area, at least this) are dropped when a segment inside the frame remains; 0: off",
+    )
+    _number(
+        flows,
+        "--hole-fraction",
+        float,
+        HOLE_FRACTION,
+        "holes of the foreground smaller than this fraction of its area are filled; 0: off",
+    )
+    frames = parser.add_argument_group("videos and frames (not flow files)")
+    _number(
+        frames,
+        "--snap-radius",
+        float,
+        SNAP_RADIUS,
+        "layer boundaries follow the frame's edges: radius of the colour guided filter as a "
+        "fraction of the frame height; 0 keeps the upsampled flow layers",
+    )
+    _number(
+        frames,
+        "--colour-weight",
+        float,
+        COLOUR_WEIGHT,
+        "the foreground is refined by a colour model of the frame: weight of the colour "
+        "evidence against the motion's; 0: off",
     )
     events = parser.add_argument_group("event recordings")
     events.add_argument(
         "--window-events",
         type=int,
-        default=None,
-        help="events per window (default: the model's events per pixel x sensor pixels)",
+        default=UNSET,
+        help=f"events per window (default: the model's rule, {EVENT_WINDOW_RULE})",
     )
-    events.add_argument("--window-us", type=int, default=None, help="windows of this duration")
+    events.add_argument(
+        "--window-us", type=int, default=UNSET, help="windows of this duration (microseconds)"
+    )
     events.add_argument(
         "--sensor-size",
-        default=None,
+        default=UNSET,
         metavar="WxH",
         help="sensor size WxH, e.g. 346x260, for event files that do not store it",
     )
-    events.add_argument(
+    _number(
+        events,
         "--refine",
-        type=int,
-        default=DEFAULT_REFINE_ITERATIONS,
-        help="motion-compensation EM iterations per refinement round (a global search of "
-        "each layer's translation, then EM; two rounds) of each window's layers; 0: the "
-        "network's single pass (default %(default)s)",
+        int,
+        DEFAULT_REFINE_ITERATIONS,
+        "motion-compensation EM iterations per refinement round (a global search of each "
+        "layer's translation, then EM; two rounds) of each window's layers; 0: the network's "
+        "single pass",
+        dest="refine_iterations",
     )
-    add_device(parser)
-    parser.add_argument("--batch-size", type=int, default=8, help="flows per batch (default 8)")
-    parser.add_argument(
-        "--foreground-rule",
-        default=FOREGROUND_RULES[0],
-        choices=FOREGROUND_RULES,
-        help=f"how the background layer is chosen (default {FOREGROUND_RULES[0]})",
+    dataset = parser.add_argument_group("datasets (a folder of sequences or videos)")
+    dataset.add_argument(
+        "--workers", type=int, default=UNSET, help="sequences segmented at once (default 1)"
     )
-    parser.add_argument(
-        "--explained-ratio",
-        type=float,
-        default=EXPLAINED_RATIO,
-        help="foreground segments that the background's motion model explains within this "
-        "multiple of its median error join the background; 0 keeps every segment "
-        "(default %(default)s)",
+    dataset.add_argument(
+        "--devices",
+        default=UNSET,
+        help="past one machine: Lightning's Trainer.predict on this many devices (or 'auto')",
     )
-    parser.add_argument(
-        "--snap-radius",
-        type=float,
-        default=SNAP_RADIUS,
-        help="layer boundaries follow the frame's edges: radius of the colour guided filter as "
-        "a fraction of the frame height; 0 keeps the upsampled flow layers (default %(default)s)",
+    dataset.add_argument(
+        "--strategy", default=UNSET, help="Lightning strategy with --devices, e.g. ddp"
     )
-    parser.add_argument(
-        "--colour-weight",
-        type=float,
-        default=COLOUR_WEIGHT,
-        help="the foreground is refined by a colour model of the frame (its foreground and "
-        "background colours): weight of the colour evidence against the motion's; 0: off "
-        "(default %(default)s)",
+    dataset.add_argument(
+        "--num-nodes", type=int, default=UNSET, help="machines of a Lightning run (default 1)"
     )
-    parser.add_argument(
-        "--border-limit",
-        type=float,
-        default=BORDER_CONTACT_LIMIT,
-        help="foreground segments that hug the image border (boundary connectivity: border "
-        "pixels over the square root of the area, at least this) are dropped when a segment "
-        "inside the frame remains; 0: off (default %(default)s)",
-    )
-    parser.add_argument(
-        "--hole-fraction",
-        type=float,
-        default=HOLE_FRACTION,
-        help="holes of the foreground smaller than this fraction of its area are filled; "
-        "0: off (default %(default)s)",
-    )
-    parser.add_argument(
-        "--temporal-radius",
-        type=int,
-        default=TEMPORAL_RADIUS,
-        help="average the linked layer masks over this many frames on each side; 0: off "
-        "(default %(default)s)",
-    )
-    parser.add_argument(
-        "--fps",
-        type=float,
-        default=None,
-        help="frame rate of overlay.mp4 (default: the video's; 24, as DAVIS, for a folder of "
-        "frames or flows; 10 windows per second for events)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.set_defaults(func=run)
 
 
+def _number(
+    group: argparse._ArgumentGroup,
+    flag: str,
+    kind: type,
+    default: float,
+    help: str,
+    dest: str | None = None,
+) -> None:
+    extra: dict[str, Any] = {"dest": dest} if dest else {}
+    group.add_argument(
+        flag, type=kind, default=UNSET, help=f"{help} (default {default:g})", **extra
+    )
+
+
 def run(args: argparse.Namespace) -> int:
-    from motionlayers.devices import resolve_device
+    options: dict[str, Any] = {
+        k: v for k, v in vars(args).items() if k not in ("input", "output", "method", "func")
+    }
+    options.pop("command", None)
+    options["progress"] = not options.pop("no_progress")
+    dataset = {k: options.pop(k) for k in RUN_OPTIONS if k in options}
+    if "devices" in dataset and dataset["devices"] != "auto":
+        from motionlayers.errors import InputError
 
-    device = resolve_device(args.device)  # before any work, and before torch loads the rest
-    # The suffix test first: the event pipeline loads Lightning, which a video may not need.
-    if Path(args.input).suffix.lower() in EVENT_SUFFIXES:
-        from motionlayers.pipeline.events import is_event_input
+        if not str(dataset["devices"]).isdigit() or int(dataset["devices"]) < 1:
+            raise InputError(
+                "--devices", f"must be a positive integer or auto, got {dataset['devices']!r}"
+            )
+        dataset["devices"] = int(dataset["devices"])
+    if "device" in options:
+        from motionlayers.devices import resolve_device
 
-        if is_event_input(args.input):
-            return _run_events(args, device)
-    return _run_video(args, device)
+        options["device"] = resolve_device(options["device"])  # before any work
+    from motionlayers.pipeline.segment import segment_source
 
-
-def _run_events(args: argparse.Namespace, device: str) -> int:
-    from motionlayers.pipeline.events import segment_events
-
-    result = segment_events(
-        args.input,
-        args.output,
-        window_events=args.window_events,
-        window_us=args.window_us,
-        layers=args.layers,
-        sensor_size=args.sensor_size,
-        method=args.method or EVENT_METHODS[0],
-        checkpoint=args.checkpoint,
-        device=device,
-        fps=10.0 if args.fps is None else args.fps,
-        refine_iterations=args.refine,
-        progress=not args.no_progress,
-    )
-    print(result.summary())
-    return 0
-
-
-def _run_video(args: argparse.Namespace, device: str) -> int:
-    from motionlayers.pipeline import segment_source
-
-    result = segment_source(
-        args.input,
-        args.output,
-        method=args.method or DEFAULT_METHOD,
-        layers=args.layers,
-        flow_backend=args.flow,
-        size=args.working_size,
-        device=device,
-        batch_size=args.batch_size,
-        foreground_rule=args.foreground_rule,
-        explained_ratio=args.explained_ratio,
-        progress=not args.no_progress,
-        method_options={"checkpoint": args.checkpoint} if args.checkpoint else None,
-        snap_radius=args.snap_radius,
-        temporal_radius=args.temporal_radius,
-        colour_weight=args.colour_weight,
-        border_limit=args.border_limit,
-        hole_fraction=args.hole_fraction,
-        fps=args.fps,
-    )
+    result = segment_source(args.input, args.output, args.method, **options, **dataset)
     print(result.summary())
     return 0

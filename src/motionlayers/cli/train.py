@@ -26,7 +26,7 @@ class _ListConfigs(argparse.Action):
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    # The method name is checked when the command runs (`get_method` lists the valid names), so
+    # The method name is checked when the command runs (`get_trainable` lists the valid names), so
     # that building the parser does not import Lightning for every other command.
     parser = subparsers.add_parser(
         "train",
@@ -95,11 +95,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from motionlayers.methods import get_method
     from motionlayers.methods.config import apply_overrides, check_config, load_config
+    from motionlayers.methods.registry import get_trainable
     from motionlayers.methods.train import train
 
-    spec = get_method(args.method)
+    spec = get_trainable(args.method)
     recipe = args.config or spec.config
     config = load_config(recipe)
     if config.get("method", args.method) != args.method:

@@ -17,7 +17,8 @@ from motionlayers.flow.backends import (
 )
 from motionlayers.flow.colorwheel import colorwheel_legend, flow_to_color, make_colorwheel
 from motionlayers.flow.export import export_flows
-from motionlayers.flow.iterate import FLOW_OVERSAMPLING, iter_flows, oversampled_size
+from motionlayers.defaults import FLOW_OVERSAMPLING
+from motionlayers.flow.iterate import iter_flows, oversampled_size
 from motionlayers.flow.resize import from_tensor, resize_flow, to_tensor
 
 __all__ = [

@@ -13,14 +13,7 @@ from motionlayers.flow.backends import DEFAULT_BACKEND, FlowBackend, get_backend
 from motionlayers.flow.resize import resize_flow
 from motionlayers.io.frames import frame_count, iter_frames, resize_image
 
-FLOW_OVERSAMPLING = 3
-"""Factor by which `segment` and training compute flow above their working size (then average the
-flow down): DIS on 128x224 frames misses the sub-pixel motion of small or slow objects, and its
-patches (8 px at the finest scale) smear motion across object boundaries. Measured on DAVIS-2016
-train: Otsu threshold of median-subtracted DIS flow (30 sequences x 11 frames), J 0.407 with
-flow at 128x224, 0.457 at 256x448 resized to 128x224; `segment` with the shipped model (every
-third scored frame), 0.555 at 2x, **0.565 at 3x** (384x672), 0.563 at 4x. DIS medium costs ~4,
-~10 and ~21 ms per pair at 1x, 2x and 3x on two cores."""
+# FLOW_OVERSAMPLING (motionlayers.defaults, measured there): flow above the working size.
 
 
 def oversampled_size(size: tuple[int, int] | None, oversample: int) -> tuple[int, int] | None:

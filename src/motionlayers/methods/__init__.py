@@ -1,41 +1,35 @@
-"""Methods registered by name: a LightningModule, its checkpoint loader and its default recipe.
+"""Segmentation methods: the one registry (`motionlayers.methods.registry`) and one module per
+method (``em``, ``evlayerseg``, the classical ``baselines``).
 
-The names are imported on first use (PEP 562): the methods' modules import Lightning, which
-takes seconds, and ``motionlayers segment`` needs only the inference networks of submodules such
-as `motionlayers.methods.em_network`.
+The registry is a table of strings and costs nothing to import; the methods' own modules
+(Lightning for training, the networks) are imported on first use (PEP 562), so that
+``motionlayers segment`` loads only the inference network it runs.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from motionlayers.errors import InputError
+from motionlayers.methods.registry import (
+    INPUT_KINDS,
+    METHODS,
+    Method,
+    MethodEntry,
+    Prediction,
+    available_methods,
+    get_entry,
+    get_method,
+    get_trainable,
+    register_method,
+    resolve_layers,
+    unregister_method,
+)
 
 if TYPE_CHECKING:
-    import lightning as L
-    from torch.utils.data import Dataset
-
-    from motionlayers.methods.em import EMMethod, load_em_model, normalise_input
+    from motionlayers.methods.em import EMMethod, load_em_model
+    from motionlayers.methods.em_network import normalise_input
     from motionlayers.methods.evlayerseg import EVLayerSegMethod, load_evlayerseg_model
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """A registered method: its module class, checkpoint loader and default recipe name.
-
-    ``input`` names what the method segments (``"flow"`` or ``"events"``); ``datasets``, when
-    set, builds its ``(train, val)`` datasets from a recipe (default: flow datasets).
-    """
-
-    module: type[L.LightningModule]
-    load: Callable[..., L.LightningModule]
-    config: str
-    input: str = "flow"
-    datasets: Callable[[dict[str, Any]], tuple[Dataset, Dataset]] | None = None
-
 
 _LAZY = {
     "EMMethod": "motionlayers.methods.em",
@@ -46,52 +40,30 @@ _LAZY = {
 }
 
 
-def _registry() -> dict[str, MethodSpec]:
-    from motionlayers.methods.em import EMMethod, load_em_model
-    from motionlayers.methods.evlayerseg import (
-        EVLayerSegMethod,
-        build_event_datasets,
-        load_evlayerseg_model,
-    )
-
-    return {
-        "em": MethodSpec(module=EMMethod, load=load_em_model, config="em"),
-        "evlayerseg": MethodSpec(
-            module=EVLayerSegMethod,
-            load=load_evlayerseg_model,
-            config="evlayerseg",
-            input="events",
-            datasets=build_event_datasets,
-        ),
-    }
-
-
 def __getattr__(name: str) -> Any:
-    if name == "METHODS":
-        value: Any = _registry()
-    elif name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-    else:
+    if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
     globals()[name] = value  # imported once
     return value
 
 
-def get_method(name: str) -> MethodSpec:
-    """The registered method ``name``; an unknown name lists the valid ones."""
-    methods: dict[str, MethodSpec] = globals().get("METHODS") or __getattr__("METHODS")
-    if name not in methods:
-        raise InputError("method", f"unknown method {name!r}; choose from {sorted(methods)}")
-    return methods[name]
-
-
 __all__ = [
+    "INPUT_KINDS",
     "METHODS",
     "EMMethod",
     "EVLayerSegMethod",
-    "MethodSpec",
+    "Method",
+    "MethodEntry",
+    "Prediction",
+    "available_methods",
+    "get_entry",
     "get_method",
+    "get_trainable",
     "load_em_model",
     "load_evlayerseg_model",
     "normalise_input",
+    "register_method",
+    "resolve_layers",
+    "unregister_method",
 ]

@@ -47,12 +47,12 @@ _COMMON_DATA = {
     "num_workers": Key(int, low=0, high=256),
 }
 DATA = {
-    "flow": {
+    "flow-pair": {
         **_COMMON_DATA,
         "synthetic_layers": Key(int, low=1, high=64),
         "backend": Key(str),
     },
-    "events": {
+    "event-window": {
         **_COMMON_DATA,
         "objects": Key(list[int], low=0, high=64, length=2),
         "duration_ms": Key(float, low=0.0, strict=True),
@@ -65,7 +65,7 @@ DATA = {
         "targets_dir": Key(str | None),
     },
 }
-"""Keys of ``data`` by the method's input (`MethodSpec.input`)."""
+"""Keys of ``data`` by the method's input (`motionlayers.methods.registry.MethodEntry.input`)."""
 TRAINER = {
     "max_steps": Key(int, low=1),
     "val_check_interval": Key(int, low=1),
@@ -209,16 +209,18 @@ def check_config(config: dict[str, Any], method: str, origin: str = "config") ->
         method: the registered method it trains (its model and data schemas).
         origin: where the recipe came from, first in messages (``"--set"``, a path).
     """
-    from motionlayers.methods import get_method
+    from motionlayers.methods.registry import get_trainable
 
-    spec = get_method(method)
+    spec = get_trainable(method)
     check_section(config, TOP, "", origin)
     if "data" not in config:
         raise InputError(origin, "the recipe has no data section (data.source, height, ...)")
     check_section(config["data"], DATA[spec.input], "data.", origin)
     check_section(config.get("trainer") or {}, TRAINER, "trainer.", origin)
     model = config.get("model") or {}
-    check_section(model, _signature_keys(spec.module, 0, _model_rules()), "model.", origin)
+    check_section(
+        model, _signature_keys(spec.lightning_module(), 0, _model_rules()), "model.", origin
+    )
     if isinstance(model.get("net"), dict) and method in _NETS:
         check_section(model["net"], _net_keys(method), "model.net.", origin)
     if isinstance(model.get("augment"), dict):

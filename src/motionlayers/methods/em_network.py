@@ -14,14 +14,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from motionlayers.defaults import SHIPPED_MODELS
 from motionlayers.errors import ShapeError, check_choice
-from motionlayers.methods.weights import build_trained, require_shipped, trained_layers
+from motionlayers.methods.weights import build_trained, trained_layers
 from motionlayers.nets import UNet
 
 INPUT_NORMS = ("mean_l1", "none")
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "em-default.pt"
+_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+SHIPPED_WEIGHTS = {k: _WEIGHTS / name for k, name in SHIPPED_MODELS["em"].items()}
+DEFAULT_WEIGHTS = next(iter(SHIPPED_WEIGHTS.values()))
 """The shipped default model (model card: ``weights/em-default.md``)."""
-SHIPPED_WEIGHTS = {2: DEFAULT_WEIGHTS, 4: DEFAULT_WEIGHTS.with_name("em-k4.pt")}
 """The shipped models by K: ``segment --layers 4`` picks the K = 4 one (see their model cards)."""
 
 
@@ -82,19 +84,12 @@ def load_em_network(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def build_predictor(
-    layers: int | None = None, device: str = "cpu", checkpoint: str | Path | None = None
+    layers: int, device: str = "cpu", weights: str | Path | None = None
 ) -> EMNetwork:
-    """The EM network for ``motionlayers segment``: ``checkpoint``, else the shipped model for
-    ``layers`` (`SHIPPED_WEIGHTS`), else the default model.
-
-    ``layers`` is the K the caller asks for; a trained network has its own K, so a different
-    request is an error that says what the model has (None accepts the model's K).
-    """
-    if checkpoint is not None:
-        path = Path(checkpoint)
-    else:
-        path = SHIPPED_WEIGHTS.get(layers, DEFAULT_WEIGHTS) if layers else DEFAULT_WEIGHTS
-        require_shipped(path, "EM", "motionlayers train em --config em-default -o OUT")
+    """The EM network for ``motionlayers segment`` (`motionlayers.methods.registry` builder):
+    the model in ``weights`` (a checkpoint, or the shipped model that
+    `motionlayers.methods.registry.resolve_layers` chose for K), on ``device``, in eval mode."""
+    path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
     model = load_em_network(path, map_location=device)
     trained_layers(model, layers, path.name)
     return model

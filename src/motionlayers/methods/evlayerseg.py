@@ -89,18 +89,21 @@ from motionlayers.data.events import (
     find_recordings,
     window_item,
 )
+from motionlayers.defaults import DEFAULT_REFINE_ITERATIONS, SHIPPED_MODELS
 from motionlayers.errors import InputError, ShapeError
 from motionlayers.io.event_container import Events
 from motionlayers.losses.layered_events import MIXINGS, OBJECTIVES, LayeredDeblurLoss
 from motionlayers.losses.targets import mask_cross_entropy, motion_l1
 from motionlayers.methods.teacher_targets import RefinedTargets
-from motionlayers.methods.weights import build_trained, write_weights
+from motionlayers.methods.weights import build_trained, trained_layers, write_weights
 from motionlayers.nets.evlayerseg import EVLayerSegNet
 
 __all__ = [
     "DEFAULT_WEIGHTS",
     "EVLayerSegMethod",
+    "EventPredictor",
     "build_event_datasets",
+    "build_predictor",
     "export_weights",
     "load_evlayerseg_model",
     "normalise_events_input",
@@ -264,7 +267,7 @@ class EVLayerSegMethod(L.LightningModule):
             self.train(was_training)
 
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "evlayerseg-default.pt"
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / SHIPPED_MODELS["evlayerseg"][2]
 """Where the shipped default model goes (`export_weights` of a ``train`` checkpoint)."""
 
 
@@ -293,6 +296,40 @@ def load_evlayerseg_model(
     that would run code is refused: `motionlayers.methods.weights.safe_load`)."""
     model, _ = build_trained(path, EVLayerSegMethod, "evlayerseg", "EV-LayerSegNet")
     return model.to(map_location).eval()
+
+
+class EventPredictor:
+    """EV-LayerSegNet as a registered predictor (`motionlayers.methods.registry`): a batch of
+    event windows -> masks ``(B, K, H, W)`` and affine motions ``(B, K, 2, 3)`` in pixels per
+    window, each window refined by ``refine_iterations`` motion-compensation EM iterations per
+    round (0: the network's single pass; see `EVLayerSegMethod.segment_window`)."""
+
+    def __init__(self, model: EVLayerSegMethod, refine_iterations: int):
+        self.model = model
+        self.refine_iterations = refine_iterations
+
+    def window_size(self, sensor_size: tuple[int, int]) -> int:
+        """Default events per window on a sensor of ``(W, H)`` (what the model was trained on)."""
+        return self.model.window_size(sensor_size)
+
+    def __call__(self, windows: list[Events]) -> tuple[torch.Tensor, torch.Tensor]:
+        answers = [self.model.segment_window(w, self.refine_iterations) for w in windows]
+        return torch.stack([m for m, _ in answers]), torch.stack([t for _, t in answers])
+
+
+def build_predictor(
+    layers: int,
+    device: str = "cpu",
+    weights: str | Path | None = None,
+    refine_iterations: int = DEFAULT_REFINE_ITERATIONS,
+) -> EventPredictor:
+    """The registry's builder: the model in ``weights`` (a checkpoint or the shipped model) on
+    ``device``."""
+    if refine_iterations < 0:
+        raise InputError("--refine", f"must be >= 0, got {refine_iterations}")
+    model = load_evlayerseg_model(weights or DEFAULT_WEIGHTS, map_location=device)
+    trained_layers(model, layers, Path(weights or DEFAULT_WEIGHTS).name)
+    return EventPredictor(model, refine_iterations)
 
 
 def build_event_datasets(config: dict[str, Any]) -> tuple[Dataset, Dataset]:

@@ -86,12 +86,13 @@ def folder_datasets(data: dict[str, Any], seed: int) -> tuple[Dataset, Dataset]:
 
 def build_datasets(config: dict[str, Any]) -> tuple[Dataset, Dataset]:
     """``(train, val)`` datasets for ``config["data"]``: the method's own builder when it has
-    one (`MethodSpec.datasets`, e.g. event windows), else flows ``{"flow": (2, H, W)}``."""
-    from motionlayers.methods import get_method
+    one (`motionlayers.methods.registry.MethodEntry.datasets`, e.g. event windows), else
+    flows ``{"flow": (2, H, W)}``."""
+    from motionlayers.methods.registry import get_trainable
 
-    spec = get_method(str(config.get("method", "em")))
-    if spec.datasets is not None:
-        return spec.datasets(config)
+    builder = get_trainable(str(config.get("method", "em"))).dataset_builder()
+    if builder is not None:
+        return builder(config)
     data, seed = config["data"], int(config.get("seed", 0))
     if str(data.get("source", "synthetic")) == "synthetic":
         train, val = synthetic_datasets(data, seed)
@@ -136,11 +137,11 @@ def train(
         logger: ``"csv"`` (``out/logs/``) or ``"tensorboard"`` (needs the ``tensorboard``
             extra).
     """
-    from motionlayers.methods import get_method
     from motionlayers.methods.config import check_config
+    from motionlayers.methods.registry import get_trainable
 
     name = str(config.get("method", "em"))
-    method = get_method(name)
+    method = get_trainable(name)
     check_config(config, name)
     out = _output_folder(out)
     _check_accelerator(accelerator, devices)
@@ -151,7 +152,7 @@ def train(
     model_args = dict(config.get("model") or {})
     model_args.setdefault("seed", int(config.get("seed", 0)))
     L.seed_everything(int(config.get("seed", 0)), workers=True, verbose=False)
-    module = method.module(**model_args)
+    module = method.lightning_module()(**model_args)
     last = out / "checkpoints" / "last.ckpt"
     ckpt_path, start = _starting_point(module, last, resume, init)
     train_set, val_set = datasets if datasets is not None else build_datasets(config)

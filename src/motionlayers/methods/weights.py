@@ -238,6 +238,15 @@ def trained_layers(model: L.LightningModule, requested: int | None, name: str) -
     return trained
 
 
+def checkpoint_layers(path: str | Path) -> int:
+    """K of the trained model in ``path`` (its hyperparameters' ``layers``), read safely."""
+    trained = read_trained_model(path)
+    layers = trained.hparams.get("layers")
+    if not isinstance(layers, int) or layers < 1:
+        raise InputError(path, f"not a layered model (hyperparameter layers={layers!r})")
+    return layers
+
+
 def require_shipped(path: Path, model: str, train_command: str) -> Path:
     """``path``, the shipped weights of ``model`` (e.g. "EM model"); when the file is absent
     (a source checkout without the weights, a stripped install), an InputError that names the

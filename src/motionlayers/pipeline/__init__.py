@@ -1,22 +1,29 @@
-"""The segmentation pipeline: input (video, frames or flows) -> flows -> method -> linked,
-upsampled layers -> masks, foreground, overlay, flow images and motion models on disk."""
+"""The segmentation pipeline: any input (video, frames, flows, event recording, camera, arrays)
+-> a stream of samples -> the method -> linked, smoothed layers with their motion models and the
+background first -> full-size labels -> files (`segment_source`) or Python objects (`segment`,
+`iter_segment`)."""
 
-from motionlayers.pipeline.registry import (
-    METHODS,
-    Method,
-    available_methods,
-    get_method,
-    register_method,
+from motionlayers.pipeline.options import OPTIONS, SOURCE_KINDS
+from motionlayers.pipeline.segment import (
+    Segmentation,
+    SegmentResult,
+    iter_segment,
+    prepare,
+    segment,
+    segment_source,
 )
-from motionlayers.pipeline.segment import DEFAULT_METHOD, SegmentResult, segment_source
+from motionlayers.pipeline.sources import open_source
+from motionlayers.pipeline.stream import FrameResult
 
 __all__ = [
-    "DEFAULT_METHOD",
-    "METHODS",
-    "Method",
+    "OPTIONS",
+    "SOURCE_KINDS",
+    "FrameResult",
     "SegmentResult",
-    "available_methods",
-    "get_method",
-    "register_method",
+    "Segmentation",
+    "iter_segment",
+    "open_source",
+    "prepare",
+    "segment",
     "segment_source",
 ]

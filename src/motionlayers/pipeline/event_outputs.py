@@ -1,40 +1,15 @@
-"""What `segment_events` keeps as it goes and writes at the end: the log of finished windows
-(so that a stopped run resumes), the key that names a run's resumable state, and the
-``windows.csv`` and ``overlay.mp4`` made from the windows' masks."""
+"""What an event segmentation keeps as it goes: the log of finished windows (so that a stopped
+run resumes) and the key that names a run's resumable state."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from motionlayers import __version__
-from motionlayers.io import read_mask
-from motionlayers.io.atomic import atomic_path
-from motionlayers.io.event_container import Events
-from motionlayers.pipeline.outputs import LAYER_COLOURS_BGR, VideoSink
-
-
-def event_frame(window: Events, labels: np.ndarray) -> np.ndarray:
-    """``(H, W, 3)`` uint8 BGR: black, and each pixel with events in its layer's colour (DAVIS
-    palette entry label + 1), brighter with more events."""
-    height, width = labels.shape
-    counts = np.bincount(
-        window.y.astype(np.int64) * width + window.x, minlength=height * width
-    ).reshape(height, width)
-    hit = counts > 0
-    level = np.zeros((height, width), np.float32)
-    if hit.any():
-        level[hit] = np.clip(0.35 + 0.65 * counts[hit] / np.percentile(counts[hit], 95), 0, 1)
-    colours = LAYER_COLOURS_BGR[labels.astype(np.uint8)].astype(np.float32)
-    return (colours * level[..., None]).astype(np.uint8)
-
 
 LOG_NAME = ".windows.jsonl"
 """The finished windows' records in a (resumable) staging folder, one JSON line per window."""
@@ -101,27 +76,3 @@ class WindowLog:
     def ordered(self, count: int) -> list[dict[str, Any]]:
         """The ``count`` records in window order."""
         return [self.done[index] for index in range(count)]
-
-
-def write_event_outputs(
-    root: Path,
-    windows: Iterator[tuple[int, int, Events]],
-    records: list[dict[str, Any]],
-    fps: float,
-    sensor_size: tuple[int, int],
-) -> None:
-    """``root/windows.csv`` and ``root/overlay.mp4`` from the windows' records and masks
-    (``windows``: the recording's windows again, `event_windows`, for the overlay's events)."""
-    width, height = sensor_size
-    with atomic_path(root / "windows.csv") as tmp, open(tmp, "w", newline="") as table:
-        writer = csv.writer(table)
-        writer.writerow(["index", "t_start_us", "t_end_us", "events"])
-        for record in records:
-            writer.writerow([record[k] for k in ("index", "t_start_us", "t_end_us", "events")])
-    video = VideoSink(root / "overlay.mp4", fps, (height, width))
-    try:
-        for record, (_, _, window) in zip(records, windows):
-            labels = read_mask(root / "masks" / f"{record['index']:05d}.png")
-            video.write(event_frame(window, labels))
-    finally:
-        video.close()

@@ -1,72 +1,266 @@
-"""``segment_source``: the whole segmentation of one input, written atomically.
+"""The segmentation of one input, three ways: `iter_segment` (a stream of per-frame results),
+`segment` (the whole `Segmentation` in memory) and `segment_source` (files in an output
+folder, what ``motionlayers segment`` runs). All three take the same source, method and
+options (`motionlayers.pipeline.options.OPTIONS`) and go through the one path
+(`motionlayers.pipeline.stream`, `motionlayers.pipeline.events`).
 
-input -> forward flows at the working size (`inputs.load_flows`) -> method (soft masks, batches)
--> Hungarian temporal linking -> temporal smoothing along the flow -> one motion model per layer
-(`motion.fit`) -> background layer (no ground truth) -> upsampling to the input size, boundaries
-snapped to the frame's edges (colour guided filter), foreground refined by the frame's colours
-and its shape (segments hugging the border dropped, holes filled) -> ``OUT/masks``,
-``OUT/foreground``, ``OUT/flow``, ``OUT/overlay.mp4``, ``OUT/motion.json``.
+A folder of sequences (sub-folders of frames, DAVIS ``JPEGImages/480p``) or of videos is a
+dataset: `segment_source` writes ``OUT/<sequence>/`` for each (`motionlayers.pipeline.datasets`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from motionlayers import __version__
-from motionlayers.defaults import DEFAULT_FLOW_BACKEND, DEFAULT_METHOD
-from motionlayers.defaults import DEFAULT_WORKING_SIZE as DEFAULT_SIZE
+from motionlayers.defaults import DEFAULT_METHOD, EVENT_FPS, EVENT_METHODS
 from motionlayers.errors import InputError
-from motionlayers.flow import FLOW_OVERSAMPLING
 from motionlayers.io.atomic import atomic_directory, check_not_input
-from motionlayers.io.frames import IMAGE_EXTENSIONS
-from motionlayers.io.listing import natural_key
-from motionlayers.motion import fit
-from motionlayers.pipeline.frame_outputs import FrameRefinement, write_all_frames
-from motionlayers.pipeline.inputs import FLOW_FILE_SUFFIXES, flow_files, load_flows
-from motionlayers.pipeline.outputs import (
-    write_motion_json,
-)
-from motionlayers.pipeline.registry import get_method
-from motionlayers.postprocess import (
-    BORDER_CONTACT_LIMIT,
-    COLOUR_WEIGHT,
-    EXPLAINED_RATIO,
-    FOREGROUND_RULES,
-    HOLE_FRACTION,
-    SNAP_RADIUS,
-    TEMPORAL_RADIUS,
-    absorb_explained,
-    background_layers,
-    labels_to_masks,
-    link_masks,
-    masks_to_labels,
-    smooth_masks,
+from motionlayers.methods.registry import Method, available_methods, get_entry, get_method
+from motionlayers.pipeline.options import IMAGES, resolve_options
+from motionlayers.pipeline.sources import Source, flow_samples, open_source
+from motionlayers.pipeline.stream import (
+    MOTION_MODEL,
+    FrameResult,
+    Steps,
+    full_size,
+    layered_frames,
+    ordered_map,
 )
 
-MOTION_MODEL = "quadratic12"
-"""The model fitted per layer for ``motion.json`` and the border rule."""
-FRAME_FOLDER_FPS = 24.0
-"""Frame rate of ``overlay.mp4`` for a folder of frames or flows when none is given (DAVIS's)."""
-OUTPUT_ENTRIES = ("masks", "foreground", "flow", "overlay.mp4", "motion.json")
-"""What `segment_source` writes into its output folder; nothing else there is touched."""
 THETA_UNITS = (
     "theta (2, 6) per layer: flow in pixels of the working grid (working_size, H x W) per "
     "frame, on the basis [1, x, y, x^2, x y, y^2] at pixel centres normalised to [-1, 1] "
     "(x = (2 j + 1) / W - 1); row 0 gives u (along x), row 1 v (along y)"
 )
+EVENT_THETA_UNITS = (
+    "theta (2, 3) on basis [1, x, y], pixel centres normalised to [-1, 1]; flow in pixels per "
+    "second (theta_px_per_s) or over the window, from its first to its last event "
+    "(theta_px_per_window)"
+)
+DATASET_OPTIONS = ("workers", "devices", "strategy", "num_nodes")
+"""Options of `segment_source` on a dataset (`motionlayers.pipeline.datasets.segment_dataset`)."""
+READS = {
+    "flow-pair": IMAGES | {"flows"},
+    "flow-volume": IMAGES | {"flows"},
+    "frames": IMAGES,
+    "event-window": frozenset({"events"}),
+}
+"""The source kinds that each input kind of method can segment."""
+
+
+@dataclass
+class Run:
+    """A source opened, its method built and its options resolved: what `iter_segment` and
+    `segment_source` share. ``events`` and ``windows`` are set for event recordings."""
+
+    source: Source
+    method: Method
+    options: dict[str, Any]
+    steps: Steps
+    events: Any = None
+    window: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fps(self) -> float:
+        if self.options["fps"] is not None:
+            return float(self.options["fps"])
+        if self.source.kind == "events":
+            return EVENT_FPS
+        return self.source.fps or 24.0
+
+
+def prepare(source: Any, method: str | None = None, **options: Any) -> Run:
+    """Open ``source``, check ``options`` against it, build ``method`` (None: the default for
+    the source: `DEFAULT_METHOD`, or `EVENT_METHODS` [0] for events).
+
+    Raises:
+        InputError: a missing or bad source, an unknown method, a method that does not read this
+            kind of source, an option that does not apply to it or is out of bounds.
+    """
+    opened = open_source(source)
+    name = method or (EVENT_METHODS[0] if opened.kind == "events" else DEFAULT_METHOD)
+    entry = get_entry(name)
+    if opened.kind not in READS[entry.input]:
+        fitting = [n for n in available_methods() if opened.kind in READS[get_entry(n).input]]
+        raise InputError(
+            "--method",
+            f"{name} segments {entry.input.replace('-', ' ')}s, not {_words(opened)}; "
+            f"methods for this input: {', '.join(fitting)}",
+        )
+    values = resolve_options(opened.kind, options)
+    method_options = {k: values[k] for k in entry.options if k in values}
+    if (
+        opened.kind == "events"
+        and "refine_iterations" not in entry.options
+        and (options.get("refine_iterations") is not None)
+    ):
+        raise InputError("--refine", f"method {name} has no test-time refinement")
+    from motionlayers.devices import resolve_device
+
+    device = resolve_device(values["device"])
+    events = None
+    if opened.kind == "events":  # a bad recording fails before the model loads
+        from motionlayers.pipeline.events import read_recording
+
+        assert opened.path is not None
+        events = read_recording(opened.path, values["sensor_size"])
+    built = get_method(name, values["layers"], device, values["checkpoint"], **method_options)
+    run = Run(opened, built, values, Steps.from_options(values), events)
+    if events is not None:
+        from motionlayers.pipeline.events import window_rule
+
+        run.window = window_rule(built, events, values)
+    return run
+
+
+def _words(source: Source) -> str:
+    return {
+        "video": "a video",
+        "frames": "a folder of frames",
+        "flows": "a folder of flow files",
+        "events": "an event recording",
+        "camera": "a camera",
+        "arrays": "frames",
+    }[source.kind]
+
+
+def results(run: Run, resume: Any = None) -> Iterator[FrameResult]:
+    """The per-frame results of a prepared run, in order (labels at the input's size except for
+    `segment_source`, which finishes them in its writer's threads: see ``finished``)."""
+    options = run.options
+    if run.source.kind == "events":
+        from motionlayers.pipeline.events import event_results, event_windows
+
+        _, windows = event_windows(run.events, **run.window)
+        if options["max_frames"]:
+            windows = itertools.islice(windows, options["max_frames"])
+        done = resume.done if resume is not None else None
+        labels = resume.done_labels if resume is not None else None
+        return event_results(
+            run.events, run.method, windows, options["foreground_rule"], done, labels
+        )
+    samples = flow_samples(
+        run.source,
+        options["flow_backend"],
+        options["size"],
+        options["flow_oversample"],
+        options["max_frames"],
+    )
+    return layered_frames(samples, run.method, run.steps)
+
+
+def _length(run: Run) -> int | None:
+    count: int | None
+    if run.source.kind == "events":
+        from motionlayers.pipeline.events import event_windows
+
+        count, _ = event_windows(run.events, **run.window)
+    else:
+        count = run.source.length
+    limit = run.options["max_frames"]
+    return min(count, limit) if count is not None and limit else count
+
+
+def iter_segment(source: Any, method: str | None = None, **options: Any) -> Iterator[FrameResult]:
+    """Segment ``source`` one frame at a time: a generator of `FrameResult` (labels ``(H, W)``
+    uint8 at the input's resolution, label 0 the background, ``theta``, ``areas``; ``soft``
+    masks at the working size), holding only a few frames, so that a camera or a long video
+    streams. ``source``: a video, a folder of frames or flow files, an event recording,
+    ``"camera:N"``, a ``cv2.VideoCapture`` or an iterable of ``(H, W, 3)`` uint8 BGR frames.
+    ``options``: see `motionlayers.pipeline.options.OPTIONS` (``soft=True`` keeps the soft
+    masks in each result; they are dropped by default)."""
+    return _iterate(prepare(source, method, **options))
+
+
+def _iterate(run: Run) -> Iterator[FrameResult]:
+    keep_soft = bool(run.options["soft"])
+    stream = results(run)
+    if run.source.kind != "events":
+        stream = ordered_map(lambda r: full_size(r, run.steps), stream, 2)
+    bar = tqdm(
+        stream,
+        total=_length(run),
+        desc=f"segment ({run.method.name})",
+        unit="window" if run.source.kind == "events" else "frame",
+        disable=not run.options["progress"],
+    )
+    with contextlib.closing(bar):
+        for result in bar:
+            if not keep_soft:
+                result.soft = None
+            yield result
+
+
+@dataclass
+class Segmentation:
+    """A whole segmentation in memory (`segment`).
+
+    Attributes:
+        stems: each frame's name.
+        labels: ``(T, H, W)`` uint8 at the input's resolution; 0 is each frame's background.
+        theta: ``(T, K, 2, J)`` each layer's motion model (see `FrameResult.theta`).
+        areas: ``(T, K)`` layer area fractions.
+        background: ``(T,)`` the background label of each frame (0).
+        soft: ``(T, K, h, w)`` float32 soft masks at the working size, with ``soft=True``.
+        method, layers, fps: what segmented it; ``windows (T, 3)`` (t_start_us, t_end_us,
+            events) for an event recording.
+    """
+
+    stems: list[str]
+    labels: np.ndarray
+    theta: np.ndarray
+    areas: np.ndarray
+    background: np.ndarray
+    method: str
+    layers: int
+    soft: np.ndarray | None = None
+    windows: np.ndarray | None = None
+
+    @property
+    def foreground(self) -> np.ndarray:
+        """``(T, H, W)`` bool: every layer but the background."""
+        return self.labels != self.background[:, None, None]
+
+    def __len__(self) -> int:
+        return len(self.stems)
+
+
+def segment(source: Any, method: str | None = None, **options: Any) -> Segmentation:
+    """Segment ``source`` into motion layers and return it whole (`Segmentation`); takes what
+    `iter_segment` takes. Nothing is written."""
+    run = prepare(source, method, **options)
+    frames = list(_iterate(run))
+    if not frames:
+        raise InputError(str(source), "gave no frame to segment")
+    soft = [f.soft.numpy() for f in frames if f.soft is not None]
+    windows = [f.window for f in frames if f.window is not None]
+    return Segmentation(
+        stems=[f.stem for f in frames],
+        labels=np.stack([f.labels for f in frames]),
+        theta=np.stack([f.theta for f in frames]),
+        areas=np.stack([f.areas for f in frames]),
+        background=np.array([f.background for f in frames]),
+        method=run.method.name,
+        layers=len(frames[0].theta),
+        soft=np.stack(soft) if len(soft) == len(frames) else None,
+        windows=np.array(windows, np.int64) if windows else None,
+    )
 
 
 @dataclass
 class SegmentResult:
-    """What `segment_source` did: ``frames`` written, ``size`` the input's ``(H, W)``,
-    ``seconds`` total, ``areas (T, K)`` layer area fractions, ``background (T,)`` layer ids."""
+    """What `segment_source` wrote: ``frames`` (event windows) written, ``size`` the input's
+    ``(H, W)``, ``seconds`` total, ``areas (T, K)`` layer area fractions, ``background (T,)``."""
 
     output: Path
     method: str
@@ -75,266 +269,204 @@ class SegmentResult:
     seconds: float
     areas: np.ndarray = field(repr=False)
     background: np.ndarray = field(repr=False)
-    sequences: int = 1
+    kind: str = "video"
+    events: int = 0
+    resumed: int = 0
+
+    @property
+    def layers(self) -> int:
+        return int(self.areas.shape[1]) if self.areas.ndim == 2 else 0
 
     def summary(self) -> str:
         """A few lines for the terminal."""
+        height, width = self.size
         mean = ", ".join(f"{a:.2f}" for a in self.areas.mean(0))
         fg = 1 - self.areas[np.arange(len(self.areas)), self.background].mean()
-        what = f"{self.sequences} sequences, " if self.sequences > 1 else ""
-        return (
-            f"segmented {what}{self.frames} frames ({self.size[1]}x{self.size[0]}) with "
-            f"{self.method} "
-            f"in {self.seconds:.1f} s ({1000 * self.seconds / max(self.frames, 1):.0f} ms/frame)\n"
-            f"mean layer areas: {mean}; mean foreground area: {fg:.2f}\n"
+        rate = f"{1000 * self.seconds / max(self.frames, 1):.0f} ms/"
+        if self.kind == "events":
+            again = f" (resumed: {self.resumed} windows were done)" if self.resumed else ""
+            what = (
+                f"segmented {self.events} events ({width}x{height}) in {self.frames} windows "
+                f"into {self.layers} layers with {self.method} in {self.seconds:.1f} s "
+                f"({rate}window){again}"
+            )
+        else:
+            what = (
+                f"segmented {self.frames} frames ({width}x{height}) with {self.method} in "
+                f"{self.seconds:.1f} s ({rate}frame)"
+            )
+        return f"{what}\nmean layer areas: {mean}; mean foreground area: {fg:.2f}\n" + (
             f"outputs in {self.output}"
         )
 
 
 def segment_source(
-    source: str | Path,
-    out: str | Path,
-    method: str = DEFAULT_METHOD,
-    layers: int | None = None,
-    flow_backend: str = DEFAULT_FLOW_BACKEND,
-    size: tuple[int, int] | None = DEFAULT_SIZE,
-    device: str = "cpu",
-    batch_size: int = 8,
-    foreground_rule: str = "border",
-    explained_ratio: float = EXPLAINED_RATIO,
-    progress: bool = True,
-    method_options: dict[str, object] | None = None,
-    snap_radius: float = SNAP_RADIUS,
-    temporal_radius: int = TEMPORAL_RADIUS,
-    colour_weight: float = COLOUR_WEIGHT,
-    flow_oversample: int = FLOW_OVERSAMPLING,
-    border_limit: float = BORDER_CONTACT_LIMIT,
-    hole_fraction: float = HOLE_FRACTION,
-    fps: float | None = None,
+    source: Any, out: str | Path, method: str | None = None, **options: Any
 ) -> SegmentResult:
-    """Segment a video file, a folder of frames or a folder of flow files into motion layers.
+    """Segment ``source`` into the output folder ``out`` (`motionlayers.pipeline.writer`):
+    ``masks/``, ``foreground/``, ``overlay.mp4``, ``motion.json``, plus ``flow/`` (flow-based
+    inputs) or ``windows.csv`` (event recordings). Takes what `iter_segment` takes.
 
-    Every input frame gets a mask (the last frame uses its negated backward flow, see
-    `inputs.load_flows`); stems are the frames' (``00000, 00001, ...`` for a video) or the flow
-    files'. Outputs, all at the input's resolution except ``flow/`` (working size):
-    ``OUT/masks/<stem>.png`` layer labels (indexed PNG), ``OUT/foreground/<stem>.png`` 0/255,
-    ``OUT/flow/<stem>.png`` colour wheel, ``OUT/overlay.mp4`` (H.264), ``OUT/motion.json`` (per
-    frame and layer: model, theta ``(2, J)`` as nested lists in pixels of the working grid, area
-    fraction; both of the final layers at the working size, before snapping). Label 0 is each
-    frame's background layer; the other layers keep their order (linked over time).
-    Only these entries of ``OUT`` are written, each complete or not at all
-    (`motionlayers.io.atomic.atomic_directory`): other files in ``OUT`` are never touched, an
-    ``OUT`` that is, contains or lies inside the input is refused.
-    A folder of sequences (sub-folders of frames, e.g. DAVIS ``JPEGImages/480p``) is segmented
-    sequence by sequence into ``OUT/<sequence>/`` (`segment_sequences`).
-
-    Args:
-        layers: K, or None for the method's own (a trained network's K; 4 for the classical
-            methods).
-        size: working ``(height, width)`` of the flows, or None for the input's size.
-        foreground_rule: ``"border"`` or ``"largest"`` (see `motionlayers.postprocess`).
-        explained_ratio: foreground segments whose flow the background model explains within
-            this multiple of its median error join the background (`absorb_explained`; 0: off).
-        method_options: extra keyword options of the method's factory.
-        snap_radius: the upsampled layers' boundaries follow the frame's edges
-            (`motionlayers.postprocess.snap_labels`, a colour guided filter of this radius, a
-            fraction of the frame height; 0: off; flow inputs have no frame and are not snapped).
-        temporal_radius: the linked soft masks are averaged over this many frames on each side,
-            carried along the flow (`motionlayers.postprocess.smooth_masks`; 0: off).
-        colour_weight: the foreground is refined by a per-frame colour model
-            (`motionlayers.postprocess.colour_foreground`, this weight of the colour evidence
-            against the motion's; 0: off; flow inputs have no frame and are not refined).
-        flow_oversample: flow is computed on frames this many times the working size, then
-            averaged down (`motionlayers.flow.FLOW_OVERSAMPLING`).
-        border_limit: foreground segments whose boundary connectivity reaches this limit are
-            dropped when a segment inside the frame remains
-            (`motionlayers.postprocess.drop_border_segments`; 0: off).
-        hole_fraction: holes of the foreground smaller than this fraction of its area are
-            filled (`motionlayers.postprocess.fill_holes`; 0: off).
-        fps: frame rate of ``overlay.mp4``; None: the video's, `FRAME_FOLDER_FPS` for folders.
+    Only these entries of ``out`` are written, each complete or not at all
+    (`motionlayers.io.atomic.atomic_directory`): other files in ``out`` are never touched, and an
+    ``out`` that is, contains or lies inside the input is refused. An event recording's run keeps
+    each window as it finishes: stopped, it resumes when run again with the same settings. A
+    camera's recording ends at ``max_frames`` or at Ctrl-C, and what it recorded is kept.
 
     Raises:
-        InputError: missing, corrupt or empty input, unknown method, unwritable output.
+        InputError: a missing, corrupt or empty input, an unknown method, an option that does
+            not apply, an unwritable output.
     """
+    run_options = {k: options.pop(k) for k in DATASET_OPTIONS if k in options}
+    if isinstance(source, (str, Path)) and Path(source).is_dir():
+        from motionlayers.pipeline.datasets import dataset_items, segment_dataset
+
+        if dataset_items(Path(source)):
+            check_not_input(out, [Path(source)])
+            done = segment_dataset(Path(source), Path(out), method=method, **run_options, **options)
+            return done.as_result()
+    for name, value in run_options.items():
+        if value is not None:
+            flag = "--" + name.replace("_", "-")
+            raise InputError(flag, "applies to a folder of sequences or videos only")
     start = time.perf_counter()
-    if foreground_rule not in FOREGROUND_RULES:
-        raise InputError(
-            "foreground rule", f"unknown {foreground_rule!r}; valid: {', '.join(FOREGROUND_RULES)}"
-        )
-    _check_range("explained ratio", explained_ratio, 0, MAX_WEIGHT)
-    _check_range("batch size", batch_size, 1, MAX_BATCH_SIZE)
-    _check_range("temporal radius", temporal_radius, 0, MAX_TEMPORAL_RADIUS)
-    _check_range("colour weight", colour_weight, 0, MAX_WEIGHT)
-    _check_range("border limit", border_limit, 0, MAX_WEIGHT)
-    _check_range("hole fraction", hole_fraction, 0, 1)
-    _check_range("snap radius", snap_radius, 0, 1, "of the frame height")
-    if fps is not None:
-        _check_range("fps", fps, 0.1, 1000)
-    source = Path(source)
-    if not source.exists():
-        raise InputError(source, "does not exist")
-    sequences = sequence_folders(source)
-    if sequences:
-        check_not_input(out, [source])
-        return segment_sequences(
-            sequences,
-            out,
-            method=method,
-            layers=layers,
-            flow_backend=flow_backend,
-            size=size,
-            device=device,
-            batch_size=batch_size,
-            foreground_rule=foreground_rule,
-            explained_ratio=explained_ratio,
-            progress=progress,
-            method_options=method_options,
-            snap_radius=snap_radius,
-            temporal_radius=temporal_radius,
-            colour_weight=colour_weight,
-            flow_oversample=flow_oversample,
-            border_limit=border_limit,
-            hole_fraction=hole_fraction,
-            fps=fps,
-        )
-    options = dict(method_options or {})
-    segmenter = get_method(method, layers, device, **options)
-    with atomic_directory(out, kind="segment", entries=OUTPUT_ENTRIES, inputs=[source]) as tmp:
-        data = load_flows(source, flow_backend, size, progress, flow_oversample)
-        flows = data.flows.to(device)
-        masks = []
-        batches = range(0, len(flows), batch_size)
-        for i in tqdm(batches, desc=f"segment ({method})", unit="batch", disable=not progress):
-            masks.append(segmenter(flows[i : i + batch_size]))
-        soft = smooth_masks(link_masks(torch.cat(masks), "hungarian"), temporal_radius, flows)
-        count = soft.shape[1]
-        labels = masks_to_labels(soft)
-        first = labels_to_masks(labels, count)
-        theta = fit(flows, first, MOTION_MODEL, "l1")
-        background = background_layers(labels, foreground_rule, flows, theta, MOTION_MODEL)
-        soft = absorb_explained(soft, background, flows, theta, MOTION_MODEL, explained_ratio)
-        final = labels_to_masks(masks_to_labels(soft), count)
-        # motion.json describes the layers as written: refit the frames that absorbing changed
-        changed = (final != first).flatten(1).any(1)
-        if changed.any():
-            theta[changed] = fit(flows[changed], final[changed], MOTION_MODEL, "l1")
-        # label 0 is each frame's background: masks/ reads the same way as a DAVIS annotation
-        order = background_first_order(background, count)
-        soft = soft.gather(1, order[:, :, None, None].expand_as(soft))
-        theta = theta.gather(1, order[:, :, None, None].expand_as(theta))
-        final = final.gather(1, order[:, :, None, None].expand_as(final))
-        background = torch.zeros_like(background)
-        areas = final.mean((-2, -1)).cpu().numpy()
-        for name in ("masks", "foreground", "flow"):
-            (tmp / name).mkdir()
-        refine = FrameRefinement(snap_radius, colour_weight, border_limit, hole_fraction)
-        rate = fps or (data.fps if data.kind == "video" else FRAME_FOLDER_FPS)
-        write_all_frames(tmp, source, data, soft, flows, background, progress, refine, rate)
-        write_motion_json(
-            tmp / "motion.json",
-            {
-                "motionlayers_version": __version__,
-                "source": str(source),
-                "method": method,
-                "checkpoint": str(options.get("checkpoint") or "shipped"),
-                "layers": count,
-                "flow_backend": flow_backend if data.kind != "flows" else "precomputed",
-                "fps": rate,
-                "model": MOTION_MODEL,
-                "theta_units": THETA_UNITS,
-                "labels": "0 is each frame's background layer (frames[].background); the other "
-                "layers keep their order, linked over time",
-                "working_size": list(flows.shape[-2:]),
-                "input_size": list(data.size),
-                "foreground_rule": foreground_rule,
-                "explained_ratio": explained_ratio,
-                "temporal_radius": temporal_radius,
-                "snap_radius": snap_radius if data.kind != "flows" else 0.0,
-                "colour_weight": colour_weight if data.kind != "flows" else 0.0,
-                "border_limit": border_limit,
-                "hole_fraction": hole_fraction,
-                "frames": [
-                    {
-                        "stem": stem,
-                        "background": int(background[t]),
-                        "layers": [
-                            {
-                                "label": k,
-                                "model": MOTION_MODEL,
-                                "theta": theta[t, k].cpu().tolist(),
-                                "area": float(areas[t, k]),
-                            }
-                            for k in range(count)
-                        ],
-                    }
-                    for t, stem in enumerate(data.stems)
-                ],
-            },
-        )
-    seconds = time.perf_counter() - start
-    return SegmentResult(
-        Path(out), method, len(data.stems), data.size, seconds, areas, background.cpu().numpy()
-    )
+    run = prepare(source, method, **options)
+    from motionlayers.pipeline.writer import SegmentationWriter, output_entries
 
-
-MAX_WEIGHT = 1e9
-"""Upper bound of the ratios, weights and limits: finite (an infinite colour weight turns the
-colour step's logits into NaN), far above any useful value."""
-MAX_BATCH_SIZE = 4096
-"""Flows per batch at most (a bigger batch only costs memory)."""
-MAX_TEMPORAL_RADIUS = 100
-"""Frames averaged on each side at most (the cost grows with the radius)."""
-
-
-def _check_range(name: str, value: float, low: float, high: float, unit: str = "") -> None:
-    """`InputError` unless ``low <= value <= high`` (NaN fails too: it would turn a step off)."""
-    if not low <= value <= high:
-        where = f" ({unit})" if unit else ""
-        raise InputError(name, f"must be in [{low:g}, {high:g}]{where}, got {value}")
-
-
-def background_first_order(background: torch.Tensor, count: int) -> torch.Tensor:
-    """``(T, K)`` int64: per frame, the layer order that puts ``background (T,)`` first and
-    keeps the other layers in their order."""
-    layers = torch.arange(count, device=background.device).expand(len(background), count)
-    rank = torch.where(layers == background[:, None], -1, layers)  # the background sorts first
-    return rank.argsort(dim=1, stable=True)
-
-
-def sequence_folders(source: Path) -> list[Path]:
-    """The sequences of a folder of sequences (sub-folders holding frames or flow files, as
-    DAVIS ``JPEGImages/480p``), in natural order; empty when ``source`` is not one (a video, or
-    a folder with frames or flow files of its own)."""
-    if not source.is_dir() or flow_files(source):
-        return []
-    entries = list(source.iterdir())
-    if any(p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS for p in entries):
-        return []
-    folders = [
-        p
-        for p in entries
-        if p.is_dir()
-        and not p.name.startswith(".")
-        and any(f.suffix.lower() in IMAGE_EXTENSIONS + FLOW_FILE_SUFFIXES for f in p.iterdir())
-    ]
-    return sorted(folders, key=lambda p: natural_key(p.name))
-
-
-def segment_sequences(sequences: list[Path], out: str | Path, **options: Any) -> SegmentResult:
-    """`segment_source` of each folder in ``sequences`` into ``out/<name>/`` (what ``motionlayers
-    evaluate`` reads); the result sums the frames and time and concatenates the areas."""
-    start = time.perf_counter()
-    check_not_input(out, sequences)
-    results = []
-    for folder in tqdm(sequences, desc="sequences", unit="seq", disable=not options["progress"]):
-        results.append(segment_source(folder, Path(out) / folder.name, **options))
+    inputs = [run.source.path] if run.source.path is not None else []
+    key = _resume_key(run) if run.source.kind == "events" else None
+    with atomic_directory(
+        out,
+        kind="segment",
+        entries=output_entries(run.source.kind),
+        inputs=inputs,
+        resume_key=key,
+    ) as tmp:
+        writer = SegmentationWriter(tmp, run.source.kind, run.fps, _header(run))
+        complete = False
+        try:
+            written = _write(run, writer)
+            complete = True
+        finally:
+            writer.close(complete)
+    records = writer.records
+    areas = np.array([[layer["area"] for layer in r["layers"]] for r in records])
     return SegmentResult(
         Path(out),
-        results[0].method,
-        sum(r.frames for r in results),
-        results[0].size,
+        run.method.name,
+        len(records),
+        written,
         time.perf_counter() - start,
-        np.concatenate([r.areas for r in results]),
-        np.concatenate([r.background for r in results]),
-        sequences=len(results),
+        areas,
+        np.array([r["background"] for r in records]),
+        run.source.kind,
+        len(run.events) if run.events is not None else 0,
+        len(writer.done) if run.source.kind == "events" else 0,
     )
+
+
+def _write(run: Run, writer: Any) -> tuple[int, int]:
+    """Stream the run's results through ``writer``; returns the input's ``(H, W)``."""
+    kind = run.source.kind
+
+    def render(result: FrameResult) -> tuple[FrameResult, np.ndarray]:
+        if kind != "events":
+            result = full_size(result, run.steps)
+        return result, writer.render(result)
+
+    size = (0, 0)
+    stream = ordered_map(render, results(run, writer if kind == "events" else None), 2)
+    bar = tqdm(
+        stream,
+        total=_length(run),
+        desc=f"segment ({run.method.name})",
+        unit="window" if kind == "events" else "frame",
+        disable=not run.options["progress"],
+    )
+    if kind == "events" and writer.done:
+        bar.set_description(f"segment (resumed after {len(writer.done)})")
+    with contextlib.closing(bar):
+        try:
+            for result, picture in bar:
+                writer.append(result, picture)
+                size = result.size
+        except KeyboardInterrupt:
+            if kind != "camera" or not writer.records:
+                raise
+            # a live camera has no end but the user's: keep what was recorded
+    writer.header["input_size"] = list(size)
+    return size
+
+
+def _header(run: Run) -> dict[str, Any]:
+    options, method = run.options, run.method
+    common = {
+        "motionlayers_version": __version__,
+        "source": run.source.name,
+        "method": method.name,
+        "checkpoint": str(options["checkpoint"] or "shipped"),
+        "layers": method.layers,
+        "fps": run.fps,
+        "labels": "0 is each frame's background layer (frames[].background); the other "
+        "layers keep their order, linked over time",
+        "foreground_rule": options["foreground_rule"],
+    }
+    if run.source.kind == "events":
+        from motionlayers.events.compensation import REFINE_ROUNDS
+
+        refine = options["refine_iterations"]
+        return {
+            **common,
+            **run.window,
+            "refine_iterations": refine,
+            "sensor_size": list(run.events.sensor_size),
+            "model": "affine",
+            "refine_rounds": REFINE_ROUNDS if refine else 0,
+            "theta_units": EVENT_THETA_UNITS,
+        }
+    flows = run.source.kind == "flows"
+    size = options["size"]
+    return {
+        **common,
+        "flow_backend": "precomputed" if flows else options["flow_backend"],
+        "model": MOTION_MODEL,
+        "theta_units": THETA_UNITS,
+        "working_size": list(size) if size is not None else None,
+        "explained_ratio": options["explained_ratio"],
+        "temporal_radius": options["temporal_radius"],
+        "snap_radius": 0.0 if flows else options["snap_radius"],
+        "colour_weight": 0.0 if flows else options["colour_weight"],
+        "border_limit": options["border_limit"],
+        "hole_fraction": options["hole_fraction"],
+    }
+
+
+def _resume_key(run: Run) -> str:
+    from motionlayers.pipeline.event_outputs import resume_key
+
+    options = run.options
+    settings = {
+        "method": run.method.name,
+        "refine_iterations": options["refine_iterations"],
+        **run.window,
+        "foreground_rule": options["foreground_rule"],
+        "max_frames": options["max_frames"],
+        "layers": run.method.layers,
+        "sensor": list(run.events.sensor_size),
+    }
+    assert run.source.path is not None
+    return resume_key(run.source.path, options["checkpoint"], settings)
+
+
+__all__ = [
+    "EVENT_THETA_UNITS",
+    "THETA_UNITS",
+    "Run",
+    "SegmentResult",
+    "Segmentation",
+    "iter_segment",
+    "prepare",
+    "results",
+    "segment",
+    "segment_source",
+]

@@ -1,0 +1,173 @@
+"""The options of a segmentation, each with its default, its bounds and the inputs it applies to.
+
+One table (`OPTIONS`) serves the Python API (`motionlayers.segment(source, **options)`) and the
+command line: an option that does not apply to the input (``--window-us`` on a video,
+``--flow`` on a folder of flow files, ``--snap-radius`` on flows, which have no frame to snap
+to) is an error that says what it applies to, never silently ignored. Torch-free, so that the
+command line can check options before the libraries load.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from motionlayers.defaults import (
+    BORDER_CONTACT_LIMIT,
+    COLOUR_WEIGHT,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_FLOW_BACKEND,
+    DEFAULT_REFINE_ITERATIONS,
+    DEFAULT_WORKING_SIZE,
+    EXPLAINED_RATIO,
+    FLOW_OVERSAMPLING,
+    FOREGROUND_RULES,
+    HOLE_FRACTION,
+    SNAP_RADIUS,
+    TEMPORAL_RADIUS,
+)
+from motionlayers.errors import InputError
+
+SOURCE_KINDS = ("video", "frames", "flows", "events", "camera", "arrays")
+"""What a source is: a video file, a folder of frames, a folder of flow files, an event
+recording, a live camera (``camera:N`` or a ``cv2.VideoCapture``), or frames from Python (an
+iterable of arrays)."""
+IMAGES = frozenset({"video", "frames", "camera", "arrays"})
+"""Sources with frames (the flow is computed, the boundaries can follow the images)."""
+FLOWS = IMAGES | {"flows"}
+"""Sources segmented through their optical flow."""
+EVENTS = frozenset({"events"})
+ALL = frozenset(SOURCE_KINDS)
+
+MAX_WEIGHT = 1e9
+"""Upper bound of the ratios, weights and limits: finite (an infinite colour weight turns the
+colour step's logits into NaN), far above any useful value."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: its name (the API's; the command line writes ``--name-with-dashes`` or the
+    ``flag`` given), default, the source kinds it applies to, bounds ``[low, high]`` of a number
+    (None: any) and choices."""
+
+    name: str
+    default: Any
+    applies: frozenset[str]
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    flag: str = ""
+
+    @property
+    def cli(self) -> str:
+        return self.flag or "--" + self.name.replace("_", "-")
+
+    def check(self, value: Any) -> Any:
+        """``value`` if valid, else an `InputError` naming the option."""
+        if value is None or isinstance(value, (str, tuple, list)) and not self.choices:
+            return value
+        if self.choices:
+            if value not in self.choices:
+                raise InputError(self.cli, f"unknown {value!r}; valid: {', '.join(self.choices)}")
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return value
+        if self.low is not None and not (value >= self.low and math.isfinite(value)):
+            raise InputError(self.cli, f"must be >= {self.low:g} and finite, got {value}")
+        if self.high is not None and not value <= self.high:  # NaN fails too
+            raise InputError(self.cli, f"must be <= {self.high:g}, got {value}")
+        return value
+
+
+OPTIONS = {
+    option.name: option
+    for option in (
+        Option("layers", None, ALL),
+        Option("checkpoint", None, ALL),
+        Option("device", "cpu", ALL),
+        Option("fps", None, ALL, 0.1, 1000),
+        Option("progress", True, ALL),
+        Option("soft", False, ALL),
+        Option("max_frames", None, ALL, 1, 10**9),
+        Option("foreground_rule", FOREGROUND_RULES[0], ALL, choices=FOREGROUND_RULES),
+        # computing the flow
+        Option("flow_backend", DEFAULT_FLOW_BACKEND, IMAGES, flag="--flow"),
+        Option("flow_oversample", FLOW_OVERSAMPLING, IMAGES, 1, 8),
+        # working on flows
+        Option("size", DEFAULT_WORKING_SIZE, FLOWS, flag="--working-size"),
+        Option("batch_size", DEFAULT_BATCH_SIZE, FLOWS, 1, 4096),
+        Option("temporal_radius", TEMPORAL_RADIUS, FLOWS, 0, 100),
+        Option("explained_ratio", EXPLAINED_RATIO, FLOWS, 0, MAX_WEIGHT),
+        Option("border_limit", BORDER_CONTACT_LIMIT, FLOWS, 0, MAX_WEIGHT),
+        Option("hole_fraction", HOLE_FRACTION, FLOWS, 0, 1),
+        # following the frames
+        Option("snap_radius", SNAP_RADIUS, IMAGES, 0, 1),
+        Option("colour_weight", COLOUR_WEIGHT, IMAGES, 0, MAX_WEIGHT),
+        # event windows
+        Option("window_events", None, EVENTS, 1, 10**9),
+        Option("window_us", None, EVENTS, 1, 10**12),
+        Option("sensor_size", None, EVENTS),
+        Option("refine_iterations", DEFAULT_REFINE_ITERATIONS, EVENTS, 0, 1000, flag="--refine"),
+    )
+}
+"""Every option of a segmentation by its API name."""
+
+
+def _applies_to(option: Option) -> str:
+    groups = [
+        (IMAGES, "videos and frames"),
+        (FLOWS, "videos, frames and flows"),
+        (EVENTS, "events"),
+    ]
+    for kinds, words in groups:
+        if option.applies == kinds:
+            return words
+    return ", ".join(sorted(option.applies))
+
+
+def resolve_options(kind: str, given: dict[str, Any]) -> dict[str, Any]:
+    """Every option's value for a source of ``kind``: the ``given`` ones (checked) over the
+    defaults.
+
+    Raises:
+        InputError: an unknown option, a value out of bounds, or an option that does not apply
+            to this kind of source (it would be ignored).
+    """
+    unknown = sorted(set(given) - set(OPTIONS))
+    if unknown:
+        raise InputError(
+            "options", f"unknown option {', '.join(unknown)}; valid: {', '.join(sorted(OPTIONS))}"
+        )
+    for name, value in given.items():
+        option = OPTIONS[name]
+        if kind not in option.applies and value is not None:
+            raise InputError(
+                option.cli,
+                f"does not apply to {_KIND_WORDS[kind]} (it applies to {_applies_to(option)})",
+            )
+        option.check(value)
+    values = {name: o.default for name, o in OPTIONS.items()}
+    values.update({k: v for k, v in given.items() if v is not None})
+    return values
+
+
+_KIND_WORDS = {
+    "video": "a video",
+    "frames": "a folder of frames",
+    "flows": "a folder of flow files (they have no frames)",
+    "events": "an event recording",
+    "camera": "a camera",
+    "arrays": "frames from Python",
+}
+
+__all__ = [
+    "ALL",
+    "EVENTS",
+    "FLOWS",
+    "IMAGES",
+    "OPTIONS",
+    "SOURCE_KINDS",
+    "Option",
+    "resolve_options",
+]

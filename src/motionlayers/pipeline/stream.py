@@ -1,0 +1,379 @@
+"""The one segmentation path, as a stream: samples in, one `FrameResult` per frame (or event
+window) out, in order, holding only the frames that the method and the smoothing need.
+
+    samples (`sources`)  ->  method (`motionlayers.methods.registry.Method`, batches)
+      ->  temporal linking (Hungarian, eq. 3.9)  ->  smoothing along the flow (radius r)
+      ->  one motion model per layer (`motion.fit`)  ->  background layer (no ground truth)
+      ->  segments that the background explains absorbed  ->  background first (label 0)
+      ->  full size: boundaries snapped to the frame, foreground refined (`frame_labels`)
+
+Flow-based sources (videos, frames, flows, cameras, arrays) take every step; event windows take
+the method, the linking, the background rule and the reordering (their layers come with their
+own motions, fitted on the events). Memory: a frame's full-size image, flow and masks live from
+its sample to its result, i.e. for about ``batch_size + radius + volume`` frames, whatever the
+length of the video.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from motionlayers.errors import ShapeError
+from motionlayers.methods.registry import Method
+from motionlayers.motion import fit
+from motionlayers.pipeline.sources import FlowSample
+from motionlayers.postprocess import (
+    absorb_explained,
+    background_layers,
+    frame_labels,
+    labels_to_masks,
+    link_pair,
+    masks_to_labels,
+    smooth_masks,
+)
+
+MOTION_MODEL = "quadratic12"
+"""The model fitted per layer of a flow-based segmentation (``motion.json``, the border rule)."""
+FULL_SIZE_THREADS = 2
+"""Frames upsampled and refined at once: OpenCV releases the GIL while it resizes and filters,
+so frames overlap (measured in benchmarks/segment_speed.py)."""
+
+
+@dataclass
+class FrameResult:
+    """One frame's (or event window's) segmentation.
+
+    Attributes:
+        index: position in the stream (0 first).
+        stem: the frame's name (``00000`` for a video; the file's stem in a folder).
+        labels: ``(H, W)`` uint8 layer labels at the input's resolution (the sensor's for
+            events); label 0 is the frame's background layer, the others keep their order over
+            time (linked).
+        theta: ``(K, 2, J)`` float64 motion model of each layer, in the order of the labels
+            (flows: quadratic12 in pixels of the working grid per frame; events: affine in
+            pixels per window).
+        areas: ``(K,)`` fraction of the working grid (events: of the sensor) in each layer.
+        soft: ``(K, h, w)`` float32 soft masks at the working size (events: the sensor's), in
+            the labels' order.
+        flow: ``(2, h, w)`` the frame's forward flow at the working size (None for events).
+        frame: ``(H, W, 3)`` uint8 BGR input frame (None for flows and events).
+        window: events only: ``(t_start_us, t_end_us, events)`` of the window.
+        events: events only: the window's `Events` (for the overlay).
+        resumed: events only: the window comes from a stopped run's log, not the method.
+        background: the background's label (0 in every output of the pipeline).
+        size: the input's ``(H, W)``.
+    """
+
+    index: int
+    stem: str
+    labels: np.ndarray
+    theta: np.ndarray
+    areas: np.ndarray
+    soft: torch.Tensor | None = None
+    flow: torch.Tensor | None = None
+    frame: np.ndarray | None = None
+    window: tuple[int, int, int] | None = None
+    events: Any = None
+    resumed: bool = False
+    background: int = 0
+    size: tuple[int, int] = (0, 0)
+
+    @property
+    def foreground(self) -> np.ndarray:
+        """``(H, W)`` bool: every layer but the background."""
+        return self.labels != self.background
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The settings of the shared stage (see `motionlayers.pipeline.options.OPTIONS`)."""
+
+    batch_size: int
+    temporal_radius: int
+    foreground_rule: str
+    explained_ratio: float
+    snap_radius: float
+    colour_weight: float
+    border_limit: float
+    hole_fraction: float
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> Steps:
+        return cls(**{name: options[name] for name in cls.__dataclass_fields__})
+
+
+class Linker:
+    """Temporal linking of a stream of soft masks (`motionlayers.postprocess.link_masks`, one
+    frame at a time): each frame's channels are permuted to best match the previous frame's
+    linked labels (Hungarian assignment of the IoUs, thesis eq. 3.9)."""
+
+    def __init__(self, previous: np.ndarray | None = None):
+        self.previous = previous
+
+    def order(self, masks: torch.Tensor) -> torch.Tensor:
+        """``(K,)`` int64: the channel order that links ``masks (K, h, w)`` to the previous
+        frame (``masks[order]`` are the linked masks); the linked labels become the reference."""
+        labels = masks.argmax(0).cpu().numpy()
+        count = masks.shape[0]
+        if self.previous is None or self.previous.shape != labels.shape:
+            self.previous = labels
+            return torch.arange(count)
+        table = link_pair([self.previous], [labels], count, "hungarian")
+        self.previous = table[labels]
+        return torch.as_tensor(np.argsort(table))
+
+    def __call__(self, masks: torch.Tensor) -> torch.Tensor:
+        """``(K, h, w)`` -> the same masks, channels permuted (`order`)."""
+        return masks[self.order(masks).to(masks.device)]
+
+
+def predict_stream(
+    samples: Iterable[FlowSample], method: Method, batch_size: int
+) -> Iterator[tuple[FlowSample, torch.Tensor]]:
+    """``(sample, masks (K, h, w))`` of each sample in order: the method run on batches of
+    ``batch_size`` samples of its input kind (flows, working-size frames, or flow volumes
+    around each frame, `volume_stream`)."""
+    if method.entry.input == "flow-volume":
+        yield from volume_stream(samples, method, batch_size)
+        return
+    if method.entry.input not in ("flow-pair", "frames"):
+        raise ShapeError(f"method {method.name} reads {method.entry.input}, not flows or frames")
+    for batch in _batches(samples, batch_size):
+        if method.entry.input == "frames":
+            inputs = torch.stack([_working_frame(s) for s in batch])
+        else:
+            inputs = torch.stack([s.flow for s in batch])
+        masks = method(inputs.to(_device(method))).masks
+        yield from zip(batch, masks.cpu())
+
+
+def volume_stream(
+    samples: Iterable[FlowSample], method: Method, batch_size: int
+) -> Iterator[tuple[FlowSample, torch.Tensor]]:
+    """A flow-volume method on a stream: volumes of ``T = entry.volume`` flows start every
+    ``s = entry.stride`` frames; the volume that starts at ``i s - (T - s) // 2`` gives the
+    masks of frames ``i s .. i s + s - 1`` (its central ``s`` frames). Flows before the first
+    frame or after the last repeat the end ones (as ST-MS's triplets at the ends of a video)."""
+    length, stride = method.entry.volume, method.entry.stride
+    offset = (length - stride) // 2
+    kept: dict[int, FlowSample] = {}
+    iterator = iter(samples)
+    seen, done, start = 0, False, 0  # `start`: first frame owned by the next volume
+    pending: list[tuple[int, torch.Tensor]] = []  # (first owned frame, volume)
+
+    def pull_until(last: int) -> None:
+        nonlocal seen, done
+        while not done and seen <= last:
+            sample = next(iterator, None)
+            if sample is None:
+                done = True
+            else:
+                kept[seen] = sample
+                seen += 1
+
+    def flush() -> Iterator[tuple[FlowSample, torch.Tensor]]:
+        volumes = torch.stack([v for _, v in pending]).to(_device(method))
+        masks = method(volumes).masks.cpu()  # (B, K, T, h, w)
+        for (first, _), mask in zip(pending, masks):
+            for j in range(stride):
+                if first + j < seen:
+                    yield kept[first + j], mask[:, offset + j]
+        pending.clear()
+
+    while True:
+        pull_until(start - offset + length - 1)
+        if start >= seen:
+            break
+        indices = [min(max(start - offset + j, 0), seen - 1) for j in range(length)]
+        pending.append((start, torch.stack([kept[i].flow for i in indices], dim=1)))
+        start += stride
+        if len(pending) == batch_size:
+            yield from flush()
+            for old in [i for i in kept if i < start - offset]:
+                del kept[old]
+    if pending:
+        yield from flush()
+
+
+def _working_frame(sample: FlowSample) -> torch.Tensor:
+    """``(3, h, w)`` RGB in [0, 1] of the sample's frame at the flow's working size."""
+    import cv2
+
+    if sample.frame is None:
+        raise ShapeError("a frames method needs frames; this source holds flows only")
+    height, width = sample.flow.shape[-2:]
+    small = cv2.resize(sample.frame, (width, height), interpolation=cv2.INTER_AREA)
+    return torch.from_numpy(small[:, :, ::-1].copy()).permute(2, 0, 1).float() / 255
+
+
+def _device(method: Method) -> torch.device:
+    predictor = method.predictor
+    if isinstance(predictor, torch.nn.Module):
+        parameter = next(predictor.parameters(), None)
+        if parameter is not None:
+            return parameter.device
+    return torch.device("cpu")
+
+
+def smooth_stream(
+    items: Iterable[tuple[FlowSample, torch.Tensor]], radius: int, block: int
+) -> Iterator[tuple[list[FlowSample], torch.Tensor]]:
+    """Blocks ``(samples, smoothed masks (n, K, h, w))`` of linked masks averaged over ``radius``
+    frames on each side along the flow (`motionlayers.postprocess.smooth_masks`), computed on
+    windows of ``block + 2 radius`` frames: exactly the whole-video result, since frame t reads
+    only frames ``t - radius .. t + radius`` and the flows between them."""
+    history: deque[tuple[FlowSample, torch.Tensor]] = deque(maxlen=max(radius, 1))
+    pending: list[tuple[FlowSample, torch.Tensor]] = []
+
+    def emit(count: int) -> tuple[list[FlowSample], torch.Tensor]:
+        context = list(history) if radius else []
+        window = context + pending
+        masks = torch.stack([m for _, m in window])
+        flows = torch.stack([s.flow for s, _ in window])
+        smoothed = smooth_masks(masks, radius, flows) if radius else masks
+        rows = smoothed[len(context) : len(context) + count]
+        done = pending[:count]
+        del pending[:count]
+        if radius:
+            history.extend(done)
+        return [s for s, _ in done], rows
+
+    for item in items:
+        pending.append(item)
+        if len(pending) >= block + radius:
+            yield emit(block)
+    while pending:
+        yield emit(min(block, len(pending)))
+
+
+def layered_frames(
+    samples: Iterable[FlowSample], method: Method, steps: Steps
+) -> Iterator[FrameResult]:
+    """The shared stage of flow-based sources, at the working size (labels not yet full-size:
+    `full_size` does that): linking, smoothing, motion models, background, absorption,
+    background first."""
+    link = Linker()
+    linked = ((s, link(m)) for s, m in predict_stream(samples, method, steps.batch_size))
+    for block, soft in smooth_stream(linked, steps.temporal_radius, steps.batch_size):
+        flows = torch.stack([s.flow for s in block])
+        soft, theta = _layers(soft, flows, steps)
+        areas = labels_to_masks(masks_to_labels(soft), soft.shape[1]).mean((-2, -1)).numpy()
+        for t, sample in enumerate(block):
+            yield FrameResult(
+                sample.index,
+                sample.stem,
+                labels=np.zeros(0, np.uint8),  # filled by full_size
+                theta=theta[t].double().numpy(),
+                areas=areas[t],
+                soft=soft[t],
+                flow=sample.flow,
+                frame=sample.frame,
+                size=sample.size,
+            )
+
+
+def _layers(
+    soft: torch.Tensor, flows: torch.Tensor, steps: Steps
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Soft masks ``(n, K, h, w)`` reordered background first, and each layer's model
+    ``(n, K, 2, J)`` (fitted on the final labels)."""
+    count = soft.shape[1]
+    first = labels_to_masks(masks_to_labels(soft), count)
+    theta = fit(flows, first, MOTION_MODEL, "l1")
+    labels = masks_to_labels(soft)
+    background = background_layers(labels, steps.foreground_rule, flows, theta, MOTION_MODEL)
+    soft = absorb_explained(soft, background, flows, theta, MOTION_MODEL, steps.explained_ratio)
+    final = labels_to_masks(masks_to_labels(soft), count)
+    changed = (final != first).flatten(1).any(1)
+    if changed.any():  # motion.json describes the layers as written
+        theta[changed] = fit(flows[changed], final[changed], MOTION_MODEL, "l1")
+    order = background_first_order(background, count)
+    soft = soft.gather(1, order[:, :, None, None].expand_as(soft))
+    theta = theta.gather(1, order[:, :, None, None].expand_as(theta))
+    return soft, theta
+
+
+def background_first_order(background: torch.Tensor, count: int) -> torch.Tensor:
+    """``(T, K)`` int64: per frame, the layer order that puts ``background (T,)`` first and
+    keeps the other layers in their order."""
+    layers = torch.arange(count, device=background.device).expand(len(background), count)
+    rank = torch.where(layers == background[:, None], -1, layers)  # the background sorts first
+    return rank.argsort(dim=1, stable=True)
+
+
+def full_size(result: FrameResult, steps: Steps) -> FrameResult:
+    """``result`` with its labels at the input's resolution: its soft masks upsampled,
+    boundaries snapped to its frame, foreground refined (`motionlayers.postprocess.frame_labels`;
+    flows have no frame: neither snapped nor refined by colour)."""
+    assert result.soft is not None
+    has_frame = result.frame is not None
+    result.labels = frame_labels(
+        result.soft,
+        *result.size,
+        result.frame,
+        steps.snap_radius if has_frame else 0.0,
+        0,
+        steps.colour_weight if has_frame else 0.0,
+        steps.border_limit,
+        steps.hole_fraction,
+    )
+    return result
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+Item = TypeVar("Item")
+
+
+def ordered_map(function: Callable[[T], R], items: Iterable[T], threads: int) -> Iterator[R]:
+    """``function`` of each item, in order, computed by ``threads`` threads with at most
+    ``2 threads`` items in flight (bounded memory); an error is raised at its item."""
+    if threads <= 1:
+        yield from map(function, items)
+        return
+    pending: deque[Future[R]] = deque()
+    with ThreadPoolExecutor(threads) as pool:
+        try:
+            for item in items:
+                pending.append(pool.submit(function, item))
+                if len(pending) > 2 * threads:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def _batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    batch: list[Item] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+__all__ = [
+    "FULL_SIZE_THREADS",
+    "MOTION_MODEL",
+    "FrameResult",
+    "Linker",
+    "Steps",
+    "background_first_order",
+    "full_size",
+    "layered_frames",
+    "ordered_map",
+    "predict_stream",
+    "smooth_stream",
+    "volume_stream",
+]
