@@ -24,7 +24,7 @@ from motionlayers.methods.evlayerseg import (
     export_weights as export_event_weights,
 )
 from motionlayers.methods.teacher_targets import _read_cached
-from motionlayers.pipeline.events import load_event_model
+from motionlayers.methods.registry import get_method
 
 
 @pytest.fixture(autouse=True)
@@ -188,10 +188,10 @@ def test_python_loaders_refuse_a_planted_file(kind, tmp_path):
         lambda: weights.read_checkpoint(em),
         lambda: weights.init_from(EMMethod(**TINY_EM), em),
         lambda: load_em_model(em),
-        lambda: build_predictor(checkpoint=em),
+        lambda: build_predictor(2, weights=em),
         lambda: export_weights(em, tmp_path / "exported.pt"),
         lambda: load_evlayerseg_model(events),
-        lambda: load_event_model(checkpoint=events),
+        lambda: get_method("evlayerseg", checkpoint=events),
         lambda: export_event_weights(events, tmp_path / "exported.pt"),
     ]
     for call in calls:

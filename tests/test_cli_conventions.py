@@ -67,7 +67,8 @@ def test_every_help_states_the_conventions_and_hides_old_spellings() -> None:
         (["demo", "--backend", "dis-fast"], "flow", "dis-fast", "--backend is deprecated"),
         (["segment", "v.avi", "--out", "o"], "output", "o", "--out is deprecated, use -o/--output"),
         (["evaluate", "p", "g", "--protocol", "fbms", "--out", "r"], "output", "r", "--out"),
-        (["segment", "v.avi", "-o", "o", "--size", "48x64"], "working_size", (48, 64), "--size"),
+        (["segment", "v.avi", "-o", "o", "--size", "48x64"], "size", (48, 64), "--size"),
+        (["segment", "v.avi", "-o", "o", "--backend", "farneback"], "flow_backend", "farneback", "--backend"),
         (["flow", "v.avi", "-o", "o", "--size", "48x64"], "working_size", (48, 64), "WxH"),
         (["synth", "flow", "-o", "o", "--size", "24x32"], "frame_size", (24, 32), "--frame-size"),
     ],
@@ -84,8 +85,13 @@ def test_current_spellings_are_silent_and_sizes_are_width_first(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     args = parse("segment", "v.avi", "-o", "o", "--flow", "farneback", "--working-size", "64x48")
-    assert (args.flow, args.working_size, args.output) == ("farneback", (48, 64), "o")
-    assert parse("segment", "v.avi", "-o", "o").working_size == defaults.DEFAULT_WORKING_SIZE
+    assert (args.flow_backend, args.size, args.output) == ("farneback", (48, 64), "o")
+    # segment leaves unset options out (an option that does not apply to the input is an
+    # error): their defaults live in motionlayers.pipeline.options.OPTIONS
+    assert not hasattr(parse("segment", "v.avi", "-o", "o"), "size")
+    from motionlayers.pipeline.options import OPTIONS
+
+    assert OPTIONS["size"].default == defaults.DEFAULT_WORKING_SIZE
     assert parse("flow", "v.avi", "--output", "o").working_size is None
     assert parse("synth", "flow", "-o", "o", "--frame-size", "32x24").frame_size == (24, 32)
     assert parse("demo").flow == defaults.DEFAULT_FLOW_BACKEND
@@ -144,9 +150,9 @@ def test_the_shared_constants_are_assigned_only_in_defaults() -> None:
             ]
     assert assigned == []
     from motionlayers import postprocess
-    from motionlayers.pipeline import segment as segment_module
+    from motionlayers.pipeline.options import OPTIONS
 
-    assert segment_module.DEFAULT_SIZE is defaults.DEFAULT_WORKING_SIZE
+    assert OPTIONS["size"].default is defaults.DEFAULT_WORKING_SIZE
     assert postprocess.EXPLAINED_RATIO == defaults.EXPLAINED_RATIO  # re-exported
 
 
@@ -163,19 +169,17 @@ def test_the_registries_start_from_the_listed_names() -> None:
 
 
 def test_builtin_methods_are_the_ones_listed_in_defaults() -> None:
-    """Every ``register_method("name", ...)`` at the top level of a module is in FLOW_METHODS
-    (`--help` lists them without importing the registry)."""
-    registered: set[str] = set()
-    for path in SRC.rglob("*.py"):
-        for node in ast.parse(path.read_text()).body:
-            call = node.value if isinstance(node, ast.Expr) else None
-            if (
-                isinstance(call, ast.Call)
-                and getattr(call.func, "id", None) == "register_method"
-                and isinstance(call.args[0], ast.Constant)
-            ):
-                registered.add(str(call.args[0].value))
-    assert registered and tuple(sorted(registered)) == defaults.FLOW_METHODS
+    """The registry's flow and event methods are those `--help` lists from defaults (without
+    importing the registry), and each shipped model of defaults is installed."""
+    from motionlayers.methods.registry import BUILTIN, WEIGHTS_DIR
+
+    flow_methods = sorted(e.name for e in BUILTIN if e.input.startswith("flow"))
+    assert tuple(flow_methods) == defaults.FLOW_METHODS
+    assert tuple(e.name for e in BUILTIN if e.input == "event-window") == defaults.EVENT_METHODS
+    for name, models in defaults.SHIPPED_MODELS.items():
+        assert {e.name: e for e in BUILTIN}[name].shipped == models
+        for file in models.values():
+            assert (WEIGHTS_DIR / file).is_file() and (WEIGHTS_DIR / file).with_suffix(".md").is_file()
 
 
 def test_the_default_flow_backend_is_written_once() -> None:

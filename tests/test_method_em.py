@@ -62,7 +62,9 @@ def best_permutation_jaccard(pred: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def test_registry():
-    assert METHODS["em"].module is EMMethod and get_method("em").config == "em"
+    entry = METHODS["em"]
+    assert entry.lightning_module() is EMMethod and entry.config == "em"
+    assert get_method("em").layers == 2
     with pytest.raises(InputError, match="em"):
         get_method("nope")
 
@@ -177,10 +179,12 @@ def test_load_em_model_errors(tmp_path):
 
 def test_build_predictor_checks_layers(tmp_path):
     path = export_weights(EMMethod(layers=3, net={"depth": 2, "width": 4}), tmp_path / "k3.pt")
-    assert build_predictor(None, checkpoint=path).hparams["layers"] == 3
-    assert build_predictor(3, checkpoint=path).hparams["layers"] == 3
+    assert get_method("em", checkpoint=path).layers == 3
+    assert build_predictor(3, weights=path).hparams["layers"] == 3
     with pytest.raises(InputError, match="K=3"):
-        build_predictor(2, checkpoint=path)
+        build_predictor(2, weights=path)
+    with pytest.raises(InputError, match="K=3"):
+        get_method("em", layers=2, checkpoint=path)
 
 
 def test_predict_masks_odd_size_and_training_flag():
@@ -207,7 +211,7 @@ def test_the_inference_network_loads_without_lightning_and_agrees_with_the_modul
     network = load_em_network(path)
     torch.testing.assert_close(network.predict_masks(flow), load_em_model(path).predict_masks(flow))
     code = (
-        "import sys; from motionlayers.pipeline import get_method; "
+        "import sys; from motionlayers.methods import get_method; "
         f"get_method('em', checkpoint={str(path)!r}); print('lightning' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -122,8 +122,9 @@ def test_train_two_steps_through_the_cli(source: str, tmp_path) -> None:
 
 
 def test_registry_recipes_and_bad_checkpoints(tmp_path) -> None:
-    spec = get_method("evlayerseg")
-    assert spec is METHODS["evlayerseg"] and spec.input == "events" and spec.datasets
+    spec = METHODS["evlayerseg"]
+    assert spec.input == "event-window" and spec.dataset_builder() is not None
+    assert get_method("evlayerseg").layers == 2
     full = load_config("evlayerseg")
     assert full["model"]["net"]["depth"] == 4 and full["model"]["net"]["residual_blocks"] == 2
     assert full["model"]["objective"] == "timestamp" and full["model"]["lr"] == pytest.approx(2e-4)

@@ -8,7 +8,6 @@ import torch
 
 from motionlayers.errors import InputError, ShapeError
 from motionlayers.motion import render
-from motionlayers.pipeline.outputs import overlay
 from motionlayers.postprocess import (
     absorb_explained,
     background_layers,
@@ -213,16 +212,6 @@ def test_absorb_explained_keeps_the_least_explained_segment() -> None:
     assert labels[8:20, 20:34].eq(1).all() and labels[22:30, 2:10].eq(0).all()
     with pytest.raises(ShapeError):
         absorb_explained(masks, torch.tensor([0]), flow[..., :-1], theta)
-
-
-def test_overlay_blends_the_layer_colour_of_label_plus_one() -> None:
-    frame = np.full((2, 3, 3), 100, dtype=np.uint8)
-    labels = np.array([[0, 1, 2], [2, 1, 0]])
-    out = overlay(frame, labels, alpha=0.5)
-    from motionlayers.io import DAVIS_PALETTE
-
-    expected = (0.5 * 100 + 0.5 * DAVIS_PALETTE[labels + 1][:, :, ::-1].astype(float)).round()
-    np.testing.assert_allclose(out, expected, atol=1)
 
 
 def test_smooth_masks_averages_clipped_windows_and_keeps_the_simplex() -> None:

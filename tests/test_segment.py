@@ -14,8 +14,15 @@ from motionlayers.cli.main import main
 from motionlayers.errors import InputError
 from motionlayers.io import read_mask
 from motionlayers.methods.em import EMMethod, export_weights
-from motionlayers.pipeline import DEFAULT_METHOD, get_method, register_method, segment_source
-from motionlayers.pipeline.registry import METHODS
+from motionlayers.defaults import DEFAULT_METHOD
+from motionlayers.methods.registry import (
+    METHODS,
+    MethodEntry,
+    get_method,
+    register_method,
+    unregister_method,
+)
+from motionlayers.pipeline import segment_source
 
 HEIGHT, WIDTH, FRAMES = 48, 64, 5
 FAST_EM = {"initialisations": 2, "iterations": 4, "irls": 2}
@@ -84,7 +91,7 @@ def test_segment_video_writes_every_output(tmp_path: Path) -> None:
         layers=3,
         size=(24, 32),
         progress=False,
-        method_options=FAST_EM,
+        **FAST_EM,
     )
     stems = [f"{t:05d}" for t in range(FRAMES)]
     check_outputs(tmp_path / "out", stems, (HEIGHT, WIDTH), 3)
@@ -104,15 +111,15 @@ def test_snapping_changes_only_boundaries_and_can_be_switched_off(tmp_path: Path
     snapped = read_mask(tmp_path / "snap" / "masks" / "00002.png")
     assert 0.6 < (plain == snapped).mean() < 1.0  # boundaries move, layers stay
     assert json.loads((tmp_path / "plain" / "motion.json").read_text())["snap_radius"] == 0.0
-    with pytest.raises(InputError, match="snap radius"):
+    with pytest.raises(InputError, match="snap.radius"):
         segment_source(video, tmp_path / "bad", snap_radius=2.0, **common)  # type: ignore[arg-type]
-    with pytest.raises(InputError, match="temporal radius"):
+    with pytest.raises(InputError, match="temporal.radius"):
         segment_source(video, tmp_path / "bad", temporal_radius=-1, **common)  # type: ignore[arg-type]
-    with pytest.raises(InputError, match="colour weight"):
+    with pytest.raises(InputError, match="colour.weight"):
         segment_source(video, tmp_path / "bad", colour_weight=-1, **common)  # type: ignore[arg-type]
-    with pytest.raises(InputError, match="border limit"):
+    with pytest.raises(InputError, match="border.limit"):
         segment_source(video, tmp_path / "bad", border_limit=-1, **common)  # type: ignore[arg-type]
-    with pytest.raises(InputError, match="hole fraction"):
+    with pytest.raises(InputError, match="hole.fraction"):
         segment_source(video, tmp_path / "bad", hole_fraction=2, **common)  # type: ignore[arg-type]
     assert not (tmp_path / "bad").exists()
 
@@ -171,7 +178,7 @@ def test_shipped_model_segments_a_moving_square() -> None:
     flow = torch.zeros(2, 2, 128, 224)
     flow[:, 0] = 1.0  # camera pan
     flow[:, :, 40:90, 60:130] = torch.tensor([-4.0, 2.0]).view(2, 1, 1)
-    masks = get_method("em")(flow)
+    masks = get_method("em")(flow).masks
     assert masks.shape[:2] == (2, 2)
     labels = masks.argmax(1)
     inside, outside = labels[:, 45:85, 65:125], labels[:, 100:, :]
@@ -204,25 +211,30 @@ class _SquareNet(torch.nn.Module):
         return torch.cat([1 - moving, moving], 1)
 
 
-def _square_net_factory(layers: int, device: str) -> _SquareNet:
+def _square_net_factory(layers: int, device: str, weights: Path | None) -> _SquareNet:
     return _SquareNet()
 
 
 def test_registry_accepts_predict_masks_modules(tmp_path: Path) -> None:
-    register_method("square-net", lambda layers, device: _SquareNet())
+    register_method(
+        MethodEntry("square-net", "flow-pair", "test", lambda **_: _SquareNet(), layers=2)
+    )
     try:
-        method = get_method("square-net", layers=2)
+        method = get_method("square-net")
         flow = torch.zeros(1, 2, 8, 8)
         flow[..., 2:4, 2:4] = 2.0
-        masks = method(flow)
+        masks = method(flow).masks
         assert masks.shape == (1, 2, 8, 8) and masks[0, 1, 2:4, 2:4].eq(1).all()
     finally:
-        METHODS.pop("square-net")
-    register_method("square-net-lazy", "test_segment:_square_net_factory")
+        unregister_method("square-net")
+    lazy = MethodEntry("square-net-lazy", "flow-pair", "t", "test_segment:_square_net_factory", layers=2)
+    register_method(lazy)
     try:
-        assert get_method("square-net-lazy", layers=2)(flow).shape == (1, 2, 8, 8)
+        assert get_method("square-net-lazy")(flow).masks.shape == (1, 2, 8, 8)
+        with pytest.raises(ValueError, match="registered already"):
+            register_method(lazy)
     finally:
-        METHODS.pop("square-net-lazy")
+        unregister_method("square-net-lazy")
     with pytest.raises(InputError, match="classical-em"):
         get_method("nope")
     assert DEFAULT_METHOD in METHODS
@@ -255,16 +267,16 @@ def test_segment_errors_leave_no_output(tmp_path: Path) -> None:
 
 
 def test_layers_picks_the_shipped_model_of_that_k() -> None:
-    from motionlayers.methods.em import SHIPPED_WEIGHTS, build_predictor
+    from motionlayers.methods.em import SHIPPED_WEIGHTS
 
     assert all(path.is_file() for path in SHIPPED_WEIGHTS.values())
-    assert build_predictor().hparams["layers"] == 2
-    assert build_predictor(layers=4).hparams["layers"] == 4
+    assert get_method("em").predictor.hparams["layers"] == 2
+    assert get_method("em", layers=4).predictor.hparams["layers"] == 4
     flow = torch.zeros(1, 2, 64, 96)
     flow[:, 0, 20:44, 30:60] = 4.0
-    assert build_predictor(layers=4).predict_masks(flow).shape == (1, 4, 64, 96)
-    with pytest.raises(InputError, match="K=2 layers, not 3"):
-        build_predictor(layers=3)
+    assert get_method("em", layers=4)(flow).masks.shape == (1, 4, 64, 96)
+    with pytest.raises(InputError, match="no em model for K=3 ships"):
+        get_method("em", layers=3)
 
 
 def test_motion_json_describes_the_layers_after_post_processing(tmp_path: Path) -> None:
@@ -292,13 +304,12 @@ def test_motion_json_describes_the_layers_after_post_processing(tmp_path: Path) 
 def test_a_missing_shipped_model_says_how_to_get_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    from motionlayers.methods import em_network as em
+    from motionlayers.methods import registry
 
     missing = tmp_path / "em-default.pt"
-    monkeypatch.setattr(em, "DEFAULT_WEIGHTS", missing)
-    monkeypatch.setattr(em, "SHIPPED_WEIGHTS", {2: missing})
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
     video = write_video(tmp_path / "clip.avi")
     assert main(["segment", str(video), "-o", str(tmp_path / "out"), "--no-progress"]) == 1
     error = capsys.readouterr().err
-    assert "no EM weights are installed" in error and "motionlayers train em" in error
+    assert "no em weights are installed" in error and "motionlayers train em" in error
     assert str(missing) in error and not (tmp_path / "out").exists()

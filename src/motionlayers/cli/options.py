@@ -123,6 +123,7 @@ def add_flow(
         metavar="NAME",
         help=f"optical-flow backend: {', '.join(FLOW_BACKENDS)} (precomputed:FOLDER reads "
         f"flow files from FOLDER) (default {DEFAULT_FLOW_BACKEND})",
+        **kwargs,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -15,24 +16,26 @@ Predictor = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 def build_classical_em(
-    layers: int, device: str = "cpu", weights: Path | None = None, initialisations: int = 10
+    layers: int, device: str = "cpu", weights: Path | None = None, **options: Any
 ) -> Predictor:
     """Flows ``(B, 2, h, w)`` -> soft masks ``(B, K, h, w)`` and models ``(B, K, 2, J)`` by EM,
-    the best of ``initialisations`` random starts."""
+    the best of ``initialisations`` random starts (``options``: those of `classical_em`)."""
 
     def predict(flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        result = classical_em(flow, layers, initialisations)
+        result = classical_em(flow, layers, **options)
         return result.masks, result.theta
 
     return predict
 
 
-def build_robust_layers(layers: int, device: str = "cpu", weights: Path | None = None) -> Predictor:
+def build_robust_layers(
+    layers: int, device: str = "cpu", weights: Path | None = None, **options: Any
+) -> Predictor:
     """Flows ``(B, 2, h, w)`` -> labels ``(B, h, w)`` (at most K layers, peeled one after another)
     and their models ``(B, K, 2, J)``."""
 
     def predict(flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        result = robust_layers(flow, layers)
+        result = robust_layers(flow, layers, **options)
         return result.labels, result.theta
 
     return predict

@@ -160,7 +160,7 @@ BUILTIN = (
         summary="EM on each flow, no network (thesis ch. 2 baseline)",
         build="motionlayers.methods.baselines:build_classical_em",
         layers=DEFAULT_LAYERS,
-        options=("initialisations",),
+        options=("initialisations", "iterations", "irls", "likelihood", "model", "seed"),
     ),
     MethodEntry(
         name="robust-layers",
@@ -168,6 +168,7 @@ BUILTIN = (
         summary="robust parametric layers fitted one after another (classical baseline)",
         build="motionlayers.methods.baselines:build_robust_layers",
         layers=DEFAULT_LAYERS,
+        options=("beta", "model", "iterations"),
     ),
     MethodEntry(
         name="evlayerseg",

@@ -58,6 +58,8 @@ class Option:
     high: float | None = None
     choices: tuple[str, ...] = ()
     flag: str = ""
+    nullable: bool = False
+    """None is a value of its own (``size=None``: the input's size), not "unset"."""
 
     @property
     def cli(self) -> str:
@@ -73,10 +75,16 @@ class Option:
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return value
-        if self.low is not None and not (value >= self.low and math.isfinite(value)):
-            raise InputError(self.cli, f"must be >= {self.low:g} and finite, got {value}")
-        if self.high is not None and not value <= self.high:  # NaN fails too
-            raise InputError(self.cli, f"must be <= {self.high:g}, got {value}")
+        inside = (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+        if inside and math.isfinite(value):  # NaN and infinities fail
+            return value
+        if self.low is not None and self.high is not None:
+            problem = f"must be in [{self.low:g}, {self.high:g}]"
+        elif self.low == 1:
+            problem = "must be positive"
+        else:
+            problem = f"must be >= {self.low:g}" if self.low is not None else "must be finite"
+        raise InputError(self.cli, f"{problem}, got {value}")
         return value
 
 
@@ -95,7 +103,7 @@ OPTIONS = {
         Option("flow_backend", DEFAULT_FLOW_BACKEND, IMAGES, flag="--flow"),
         Option("flow_oversample", FLOW_OVERSAMPLING, IMAGES, 1, 8),
         # working on flows
-        Option("size", DEFAULT_WORKING_SIZE, FLOWS, flag="--working-size"),
+        Option("size", DEFAULT_WORKING_SIZE, FLOWS, flag="--working-size", nullable=True),
         Option("batch_size", DEFAULT_BATCH_SIZE, FLOWS, 1, 4096),
         Option("temporal_radius", TEMPORAL_RADIUS, FLOWS, 0, 100),
         Option("explained_ratio", EXPLAINED_RATIO, FLOWS, 0, MAX_WEIGHT),
@@ -105,10 +113,10 @@ OPTIONS = {
         Option("snap_radius", SNAP_RADIUS, IMAGES, 0, 1),
         Option("colour_weight", COLOUR_WEIGHT, IMAGES, 0, MAX_WEIGHT),
         # event windows
-        Option("window_events", None, EVENTS, 1, 10**9),
-        Option("window_us", None, EVENTS, 1, 10**12),
+        Option("window_events", None, EVENTS, 1),
+        Option("window_us", None, EVENTS, 1),
         Option("sensor_size", None, EVENTS),
-        Option("refine_iterations", DEFAULT_REFINE_ITERATIONS, EVENTS, 0, 1000, flag="--refine"),
+        Option("refine_iterations", DEFAULT_REFINE_ITERATIONS, EVENTS, 0, flag="--refine"),
     )
 }
 """Every option of a segmentation by its API name."""
@@ -141,14 +149,14 @@ def resolve_options(kind: str, given: dict[str, Any]) -> dict[str, Any]:
         )
     for name, value in given.items():
         option = OPTIONS[name]
-        if kind not in option.applies and value is not None:
+        if kind not in option.applies and (value is not None or option.nullable):
             raise InputError(
                 option.cli,
                 f"does not apply to {_KIND_WORDS[kind]} (it applies to {_applies_to(option)})",
             )
         option.check(value)
     values = {name: o.default for name, o in OPTIONS.items()}
-    values.update({k: v for k, v in given.items() if v is not None})
+    values.update({k: v for k, v in given.items() if v is not None or OPTIONS[k].nullable})
     return values
 
 

@@ -26,8 +26,8 @@ from motionlayers.defaults import DEFAULT_METHOD, EVENT_FPS, EVENT_METHODS
 from motionlayers.errors import InputError
 from motionlayers.io.atomic import atomic_directory, check_not_input
 from motionlayers.methods.registry import Method, available_methods, get_entry, get_method
-from motionlayers.pipeline.options import IMAGES, resolve_options
-from motionlayers.pipeline.sources import Source, flow_samples, open_source
+from motionlayers.pipeline.options import IMAGES, OPTIONS, resolve_options
+from motionlayers.pipeline.sources import Source, flow_samples, is_dataset, open_source
 from motionlayers.pipeline.stream import (
     MOTION_MODEL,
     FrameResult,
@@ -97,8 +97,9 @@ def prepare(source: Any, method: str | None = None, **options: Any) -> Run:
             f"{name} segments {entry.input.replace('-', ' ')}s, not {_words(opened)}; "
             f"methods for this input: {', '.join(fitting)}",
         )
+    own = {k: options.pop(k) for k in list(options) if k in entry.options and k not in OPTIONS}
     values = resolve_options(opened.kind, options)
-    method_options = {k: values[k] for k in entry.options if k in values}
+    method_options = {**{k: values[k] for k in entry.options if k in values}, **own}
     if (
         opened.kind == "events"
         and "refine_iterations" not in entry.options
@@ -117,9 +118,10 @@ def prepare(source: Any, method: str | None = None, **options: Any) -> Run:
     built = get_method(name, values["layers"], device, values["checkpoint"], **method_options)
     run = Run(opened, built, values, Steps.from_options(values), events)
     if events is not None:
-        from motionlayers.pipeline.events import window_rule
+        from motionlayers.pipeline.events import event_windows, window_rule
 
         run.window = window_rule(built, events, values)
+        event_windows(events, **run.window)  # bad windows fail before anything is written
     return run
 
 
@@ -318,13 +320,12 @@ def segment_source(
             not apply, an unwritable output.
     """
     run_options = {k: options.pop(k) for k in DATASET_OPTIONS if k in options}
-    if isinstance(source, (str, Path)) and Path(source).is_dir():
-        from motionlayers.pipeline.datasets import dataset_items, segment_dataset
+    if isinstance(source, (str, Path)) and is_dataset(Path(source)):
+        from motionlayers.pipeline.datasets import segment_dataset
 
-        if dataset_items(Path(source)):
-            check_not_input(out, [Path(source)])
-            done = segment_dataset(Path(source), Path(out), method=method, **run_options, **options)
-            return done.as_result()
+        check_not_input(out, [Path(source)])
+        done = segment_dataset(Path(source), Path(out), method=method, **run_options, **options)
+        return done.as_result()
     for name, value in run_options.items():
         if value is not None:
             flag = "--" + name.replace("_", "-")
@@ -412,7 +413,7 @@ def _header(run: Run) -> dict[str, Any]:
         "foreground_rule": options["foreground_rule"],
     }
     if run.source.kind == "events":
-        from motionlayers.events.compensation import REFINE_ROUNDS
+        from motionlayers.classical.event_em import REFINE_ROUNDS
 
         refine = options["refine_iterations"]
         return {

@@ -41,6 +41,26 @@ def flow_files(source: Path) -> list[Path]:
     return sorted(files, key=lambda p: natural_key(p.name))
 
 
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+"""Files that a folder of videos (a dataset) holds."""
+
+
+def is_dataset(path: Path) -> bool:
+    """Whether ``path`` is a folder of sequences (sub-folders of frames or flow files, as DAVIS
+    ``JPEGImages/480p``) or of videos, rather than one sequence: it holds no frame or flow file
+    of its own."""
+    if not path.is_dir():
+        return False
+    entries = [p for p in path.iterdir() if not p.name.startswith(".")]
+    suffixes = {p.suffix.lower() for p in entries if p.is_file()}
+    if suffixes & set(IMAGE_EXTENSIONS + FLOW_FILE_SUFFIXES):
+        return False
+    if suffixes & set(VIDEO_SUFFIXES):
+        return True
+    inner = set(IMAGE_EXTENSIONS + FLOW_FILE_SUFFIXES)
+    return any(p.is_dir() and any(f.suffix.lower() in inner for f in p.iterdir()) for p in entries)
+
+
 def is_event_input(path: str | Path) -> bool:
     """Whether ``path`` names an event recording (by its suffix; it need not exist)."""
     return Path(path).suffix.lower() in EVENT_SUFFIXES and not Path(path).is_dir()
@@ -297,6 +317,7 @@ __all__ = [
     "Source",
     "flow_files",
     "flow_samples",
+    "is_dataset",
     "is_event_input",
     "open_source",
 ]

@@ -70,7 +70,7 @@ def _draw_contours(image: np.ndarray, labels: np.ndarray, background: int, thick
         mask = (labels == label).astype(np.uint8)
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         colour = tuple(int(c) for c in LAYER_COLOURS_BGR[label])
-        cv2.drawContours(image, contours, -1, colour, thickness, lineType=cv2.LINE_AA)
+        cv2.drawContours(image, contours, -1, colour, thickness, lineType=cv2.LINE_8)
 
 
 def draw_legend(image: np.ndarray, rows: list[tuple[int, str]]) -> np.ndarray:
