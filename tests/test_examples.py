@@ -59,7 +59,7 @@ def test_segment_events(tmp_path, capsys):
     out = tmp_path / "events"
     assert load("segment_events").main(["--quick", "-o", str(out)]) == 0
     assert "mean IoU over" in capsys.readouterr().out
-    assert json.loads((out / "motion.json").read_text())["windows"]
+    assert json.loads((out / "motion.json").read_text())["frames"]
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ from motionlayers.methods.registry import (
     register_method,
     unregister_method,
 )
-from motionlayers.pipeline.segment import segment_source
+from motionlayers.pipeline.segmentation import segment_source
 from motionlayers.pipeline.sources import FlowSample
 from motionlayers.pipeline.stream import Linker, smooth_stream, volume_stream
 from motionlayers.postprocess import link_masks, smooth_masks

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from motionlayers.cli.main import main
+from motionlayers.defaults import DEFAULT_METHOD
 from motionlayers.errors import InputError
 from motionlayers.io import read_mask
 from motionlayers.methods.em import EMMethod, export_weights
-from motionlayers.defaults import DEFAULT_METHOD
 from motionlayers.methods.registry import (
     METHODS,
     MethodEntry,
@@ -227,7 +227,9 @@ def test_registry_accepts_predict_masks_modules(tmp_path: Path) -> None:
         assert masks.shape == (1, 2, 8, 8) and masks[0, 1, 2:4, 2:4].eq(1).all()
     finally:
         unregister_method("square-net")
-    lazy = MethodEntry("square-net-lazy", "flow-pair", "t", "test_segment:_square_net_factory", layers=2)
+    lazy = MethodEntry(
+        "square-net-lazy", "flow-pair", "t", "test_segment:_square_net_factory", layers=2
+    )
     register_method(lazy)
     try:
         assert get_method("square-net-lazy")(flow).masks.shape == (1, 2, 8, 8)

@@ -16,9 +16,9 @@ from motionlayers.cli.main import main
 from motionlayers.errors import InputError
 from motionlayers.events.recording import write_synthetic_recording
 from motionlayers.io import read_events, read_mask, write_events
-from motionlayers.methods import evlayerseg
 from motionlayers.methods.evlayerseg import EVLayerSegMethod, export_weights
-from motionlayers.pipeline.events import is_event_input, segment_events
+from motionlayers.pipeline.segmentation import segment_source as segment_events
+from motionlayers.pipeline.sources import is_event_input
 
 W, H = 32, 24
 TINY_NET = dict(width=4, depth=3, residual_blocks=1, flow_convs=1, hidden=[16], pool=2)
@@ -51,7 +51,7 @@ def test_segment_writes_every_output(recording: Path, weights: Path, tmp_path: P
     result = segment_events(recording, out, checkpoint=weights, progress=False)
     events = read_events(recording)
     count = -(-len(events) // (W * H))  # default window: events_per_pixel (1) x W x H
-    assert result.windows == count and result.layers == 2 and result.events == len(events)
+    assert result.frames == count and result.layers == 2 and result.events == len(events)
     rows = _rows(out)
     assert [int(r["index"]) for r in rows] == list(range(count))
     assert sum(int(r["events"]) for r in rows) == len(events)
@@ -61,10 +61,10 @@ def test_segment_writes_every_output(recording: Path, weights: Path, tmp_path: P
     labels = read_mask(masks[0])
     assert labels.shape == (H, W) and labels.max() < 2
     motion = json.loads((out / "motion.json").read_text())
-    assert motion["sensor_size"] == [W, H] and len(motion["windows"]) == count
-    layer = motion["windows"][0]["layers"][0]
+    assert motion["sensor_size"] == [W, H] and len(motion["frames"]) == count
+    layer = motion["frames"][0]["layers"][0]
     assert np.asarray(layer["theta_px_per_s"]).shape == (2, 3)
-    assert sum(lay["events"] for lay in motion["windows"][0]["layers"]) == int(rows[0]["events"])
+    assert sum(lay["events"] for lay in motion["frames"][0]["layers"]) == int(rows[0]["events"])
     assert (out / "overlay.mp4").stat().st_size > 0
     assert "windows" in result.summary()
 
@@ -108,11 +108,13 @@ def test_bad_inputs_fail_clearly_and_leave_no_output(
         segment_events(recording, out, checkpoint=weights, refine_iterations=-1)
     with pytest.raises(InputError, match="not both"):
         segment_events(recording, out, checkpoint=weights, window_us=10, window_events=10)
-    with pytest.raises(InputError, match="does not segment events"):
+    with pytest.raises(InputError, match="em segments flow pairs, not an event recording"):
         segment_events(recording, out, method="em", progress=False)
-    monkeypatch.setattr(evlayerseg, "DEFAULT_WEIGHTS", tmp_path / "evlayerseg-default.pt")
+    from motionlayers.methods import registry
+
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
     assert main(["segment", str(recording), "-o", str(out), "--no-progress"]) == 1
-    assert "no EV-LayerSegNet weights are installed" in capsys.readouterr().err
+    assert "no evlayerseg weights are installed" in capsys.readouterr().err
     assert not out.exists()
 
 
@@ -154,7 +156,7 @@ def test_a_stopped_event_run_resumes_where_it_stopped(
 _SEGMENT_THEN_HANG = """
 import sys, time
 from motionlayers.methods.evlayerseg import EVLayerSegMethod
-from motionlayers.pipeline.events import segment_events
+from motionlayers.pipeline.segmentation import segment_source as segment_events
 original = EVLayerSegMethod.segment_window
 done = []
 def slow(self, window, iterations):
@@ -180,5 +182,5 @@ def test_a_killed_event_run_resumes_where_it_stopped(
     child.kill()
     child.wait(timeout=30)
     result = segment_events(recording, out, checkpoint=weights, window_events=200, progress=False)
-    assert result.resumed == 3 and len(list((out / "masks").iterdir())) == result.windows
+    assert result.resumed == 3 and len(list((out / "masks").iterdir())) == result.frames
     assert not [p for p in out.iterdir() if p.name.startswith(".motionlayers-") and p.is_dir()]

@@ -23,7 +23,8 @@ from motionlayers.cli.main import main
 from motionlayers.io import read_mask
 from motionlayers.io.atomic import MANIFEST, STAGE_PREFIX
 from motionlayers.pipeline import segment_source
-from motionlayers.pipeline.segment import FRAME_FOLDER_FPS, background_first_order
+from motionlayers.pipeline.sources import FOLDER_FPS as FRAME_FOLDER_FPS
+from motionlayers.pipeline.stream import background_first_order
 
 FAST = ["--method", "robust-layers", "--layers", "3", "--working-size", "32x24", "--no-progress"]
 
@@ -88,14 +89,15 @@ def test_segment_refuses_to_replace_a_folder_it_did_not_write(
 
 _SEGMENT_SLOWLY = """
 import sys, time
-import motionlayers.pipeline.segment as segment
+import motionlayers.pipeline.segmentation as segment
 from motionlayers.cli.main import main
-original = segment.write_all_frames
+original = segment._write
 def slow(*args, **kwargs):
-    original(*args, **kwargs)
+    size = original(*args, **kwargs)
     print("written", flush=True)
     time.sleep(60)
-segment.write_all_frames = slow
+    return size
+segment._write = slow
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -240,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
         from motionlayers.devices import resolve_device
 
         options["device"] = resolve_device(options["device"])  # before any work
-    from motionlayers.pipeline.segment import segment_source
+    from motionlayers.pipeline.segmentation import segment_source
 
     result = segment_source(args.input, args.output, args.method, **options, **dataset)
     print(result.summary())

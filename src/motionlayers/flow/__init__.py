@@ -4,6 +4,7 @@ Flow from a backend or a file is NumPy ``(H, W, 2)`` float32; in tensors it is `
 Channel 0 = u (along x, columns), channel 1 = v (along y, rows), in pixels of the flow's grid.
 """
 
+from motionlayers.defaults import FLOW_OVERSAMPLING
 from motionlayers.flow.backends import (
     BACKENDS,
     DEFAULT_BACKEND,
@@ -17,7 +18,6 @@ from motionlayers.flow.backends import (
 )
 from motionlayers.flow.colorwheel import colorwheel_legend, flow_to_color, make_colorwheel
 from motionlayers.flow.export import export_flows
-from motionlayers.defaults import FLOW_OVERSAMPLING
 from motionlayers.flow.iterate import iter_flows, oversampled_size
 from motionlayers.flow.resize import from_tensor, resize_flow, to_tensor
 

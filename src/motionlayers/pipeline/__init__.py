@@ -4,7 +4,7 @@ background first -> full-size labels -> files (`segment_source`) or Python objec
 `iter_segment`)."""
 
 from motionlayers.pipeline.options import OPTIONS, SOURCE_KINDS
-from motionlayers.pipeline.segment import (
+from motionlayers.pipeline.segmentation import (
     Segmentation,
     SegmentResult,
     iter_segment,

@@ -75,7 +75,9 @@ class Option:
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return value
-        inside = (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+        inside = (self.low is None or value >= self.low) and (
+            self.high is None or value <= self.high
+        )
         if inside and math.isfinite(value):  # NaN and infinities fail
             return value
         if self.low is not None and self.high is not None:

@@ -92,18 +92,21 @@ class SegmentationWriter:
         if self._sink is None:
             self._sink = VideoSink(self.root / "overlay.mp4", self.fps, result.labels.shape[:2])
         self._sink.write(picture)
+        if result.window is not None:
+            self.windows.append((result.index, *result.window))
         record = self._record(result)
         if self.log is not None and not result.resumed:
             self.log.append(record)  # after its mask: a logged window is complete
         self.records.append(record)
 
     def _record(self, result: FrameResult) -> dict[str, Any]:
+        if result.resumed and result.index in self.done:
+            return self.done[result.index]  # as the stopped run wrote it
         record: dict[str, Any] = {"stem": result.stem, "background": result.background}
         layers = []
         if result.window is not None:
             t_start, t_end, count = result.window
             record.update(index=result.index, t_start_us=t_start, t_end_us=t_end, events=count)
-            self.windows.append((result.index, t_start, t_end, count))
             counts = _event_counts(result)
             span_s = _span_seconds(result)
             for k, theta in enumerate(result.theta):

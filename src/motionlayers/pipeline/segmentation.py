@@ -29,6 +29,7 @@ from motionlayers.methods.registry import Method, available_methods, get_entry, 
 from motionlayers.pipeline.options import IMAGES, OPTIONS, resolve_options
 from motionlayers.pipeline.sources import Source, flow_samples, is_dataset, open_source
 from motionlayers.pipeline.stream import (
+    FULL_SIZE_THREADS,
     MOTION_MODEL,
     FrameResult,
     Steps,
@@ -188,7 +189,7 @@ def _iterate(run: Run) -> Iterator[FrameResult]:
     keep_soft = bool(run.options["soft"])
     stream = results(run)
     if run.source.kind != "events":
-        stream = ordered_map(lambda r: full_size(r, run.steps), stream, 2)
+        stream = ordered_map(lambda r: full_size(r, run.steps), stream, FULL_SIZE_THREADS)
     bar = tqdm(
         stream,
         total=_length(run),
@@ -274,6 +275,7 @@ class SegmentResult:
     kind: str = "video"
     events: int = 0
     resumed: int = 0
+    sequences: int = 1
 
     @property
     def layers(self) -> int:
@@ -293,9 +295,10 @@ class SegmentResult:
                 f"({rate}window){again}"
             )
         else:
+            sequences = f"{self.sequences} sequences, " if self.kind == "dataset" else ""
             what = (
-                f"segmented {self.frames} frames ({width}x{height}) with {self.method} in "
-                f"{self.seconds:.1f} s ({rate}frame)"
+                f"segmented {sequences}{self.frames} frames ({width}x{height}) with "
+                f"{self.method} in {self.seconds:.1f} s ({rate}frame)"
             )
         return f"{what}\nmean layer areas: {mean}; mean foreground area: {fg:.2f}\n" + (
             f"outputs in {self.output}"
@@ -344,6 +347,7 @@ def segment_source(
         resume_key=key,
     ) as tmp:
         writer = SegmentationWriter(tmp, run.source.kind, run.fps, _header(run))
+        resumed = len(writer.done)
         complete = False
         try:
             written = _write(run, writer)
@@ -362,7 +366,7 @@ def segment_source(
         np.array([r["background"] for r in records]),
         run.source.kind,
         len(run.events) if run.events is not None else 0,
-        len(writer.done) if run.source.kind == "events" else 0,
+        resumed,
     )
 
 
@@ -376,7 +380,9 @@ def _write(run: Run, writer: Any) -> tuple[int, int]:
         return result, writer.render(result)
 
     size = (0, 0)
-    stream = ordered_map(render, results(run, writer if kind == "events" else None), 2)
+    # an event window is logged before the next is segmented, so that a kill keeps it
+    threads = 1 if kind == "events" else FULL_SIZE_THREADS
+    stream = ordered_map(render, results(run, writer if kind == "events" else None), threads)
     bar = tqdm(
         stream,
         total=_length(run),
