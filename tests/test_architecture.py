@@ -10,7 +10,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "motionlayers"
 
-# DESIGN.md: arrows point down this list, never up.
+# DESIGN.md: arrows point down this list, never up (docs/design.md states where postprocess,
+# classical and pipeline sit: post-processing is low, the pipeline composes everything below).
 ORDER = [
     "motion",
     "io",
@@ -19,12 +20,15 @@ ORDER = [
     "data",
     "nets",
     "losses",
-    "methods",
     "postprocess",
+    "classical",
+    "methods",
     "eval",
     "viz",
+    "pipeline",
     "cli",
 ]
+LEAVES = {"weights", "configs"}  # data folders, no code
 # io may not import motion; nets may not import losses (DESIGN.md); weights holds files only.
 FORBIDDEN = {("io", "motion"), ("nets", "losses")}
 
@@ -98,6 +102,27 @@ def test_motion_imports_torch_only() -> None:
             )
             for name in names:
                 assert name.split(".")[0] in allowed, f"{path.name} imports {name}"
+
+
+def test_every_subpackage_is_placed_in_the_order() -> None:
+    found = {p.name for p in PACKAGE.iterdir() if p.is_dir() and not p.name.startswith("_")}
+    assert found - LEAVES == set(ORDER), "place a new subpackage in ORDER and docs/design.md"
+    top = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}
+    for module in top:  # the torch-free top-level modules import nothing of the subpackages
+        assert not _imports(PACKAGE / f"{module}.py") & set(ORDER), module
+
+
+SUBPACKAGES = [f"motionlayers.{name}" for name in ORDER if name != "cli"] + ["motionlayers"]
+
+
+@pytest.mark.parametrize("package", SUBPACKAGES)
+def test_every_name_in_all_exists(package: str) -> None:
+    """The API surface: each subpackage's ``__all__`` names what it has (lazy names included)."""
+    imported = importlib.import_module(package)
+    assert imported.__all__, f"{package} has an empty __all__"
+    assert len(set(imported.__all__)) == len(imported.__all__), f"{package}: repeated names"
+    for name in imported.__all__:
+        assert getattr(imported, name, None) is not None, f"{package}.{name} is missing"
 
 
 @pytest.mark.parametrize("module", sorted(PUBLIC))
