@@ -11,12 +11,20 @@ Network alone: the shipped model's forward pass (``predict_masks``) on 128x224 f
 and batch 8, median of ``--repeats``.
 
     PYTHONPATH=src .venv/bin/python benchmarks/segment_speed.py [--frames 100] [--threads 2]
+
+``--against SRC`` also times ``motionlayers segment`` of an earlier version on the same video in
+the same command (each run in a fresh process: this tree's, then SRC's, alternately, best of
+``--rounds``), e.g. the 0.2.0 release checked out with ``git worktree add /tmp/v020 v0.2.0``
+and ``--against /tmp/v020/src``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
+import sys
 import sysconfig
 import tempfile
 import time
@@ -80,11 +88,47 @@ def network_fps(batch: int, repeats: int) -> float:
     return batch / statistics.median(times)
 
 
+def cli_seconds(src: Path, video: Path, out: Path) -> float:
+    """Wall time of ``motionlayers segment VIDEO -o OUT`` run from the source tree ``src``."""
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    start = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "motionlayers.cli.main",
+            "segment",
+            str(video),
+            "-o",
+            str(out),
+            "--no-progress",
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    return time.perf_counter() - start
+
+
+def compare(video: Path, against: Path, rounds: int, tmp: Path, count: int) -> None:
+    here = Path(__file__).resolve().parents[1] / "src"
+    ours, theirs = [], []
+    for r in range(rounds):
+        ours.append(cli_seconds(here, video, tmp / f"ours{r}"))
+        theirs.append(cli_seconds(against, video, tmp / f"theirs{r}"))
+    best, base = min(ours), min(theirs)
+    print(f"motionlayers segment, this tree : {count / best:6.1f} frames/s ({best:.1f} s)")
+    print(f"motionlayers segment, {against}: {count / base:6.1f} frames/s ({base:.1f} s)")
+    print(f"  ratio (this tree / earlier): {best / base:.2f}x the time")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--against", type=Path, default=None, help="an earlier version's src/")
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -111,6 +155,8 @@ def main() -> None:
             video, Path(tmp_name) / "base", progress=False, border_limit=0.0, hole_fraction=0.0
         )
         baseline = time.perf_counter() - start
+        if args.against is not None:
+            compare(video, args.against, args.rounds, Path(tmp_name), len(frames))
     count = len(frames)
     print(
         f"video: {name}, {count} frames of {SIZE[1]}x{SIZE[0]}, {torch.get_num_threads()} threads"

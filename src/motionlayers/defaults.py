@@ -91,7 +91,7 @@ DEFAULT_REFINE_ITERATIONS = 10
 """Motion-compensation EM iterations per refinement round by default (simulated benchmark, 30
 sequences, the deblurring-only model: IoU 0.432 for the network alone, 0.586 with 5, 0.589 with
 10; detection rate 0 -> 0.52; the shipped self-trained model: 0.569 alone, 0.617 with 10; see
-`motionlayers.classical.event_em`)."""
+`motionlayers.events.compensation`)."""
 
 # --- evaluation (`motionlayers.eval`) ----------------------------------------------------------
 EVAL_PROTOCOLS = ("davis16", "davis17", "fbms", "segtrack", "moca")

@@ -12,6 +12,9 @@ scalar: the mean over the leading dimensions ``...``.
   over the warped events (``normalise="count"``) or over the pixels they hit (``"pixels"``).
 - `multi_reference_focus_loss`: the focus of the IWE at several reference times, normalised by
   the focus of the unwarped events (Shiba et al. ECCV 2022).
+
+The sharpness measures themselves (`contrast`, `focus`, `FOCUS_FUNCTIONS`) live in
+`motionlayers.events.sharpness` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import torch
 from torch import nn
 
 from motionlayers.errors import InputError, check_choice
+from motionlayers.events.sharpness import FOCUS_FUNCTIONS, contrast, focus
 from motionlayers.events.warp import image_of_warped_events, splat, warp_events
 
 __all__ = [
@@ -37,26 +41,8 @@ __all__ = [
     "multi_reference_focus_loss",
 ]
 
-FOCUS_FUNCTIONS = ("variance", "gradient")
 TIMESTAMP_NORMALISATIONS = ("count", "pixels")
 _EPS = 1e-9
-
-
-def contrast(image: torch.Tensor) -> torch.Tensor:
-    """Variance of each image: ``(..., H, W)`` -> ``(...)``."""
-    return image.flatten(-2).var(dim=-1, unbiased=False)
-
-
-def focus(image: torch.Tensor, kind: str = "variance") -> torch.Tensor:
-    """Sharpness of each image ``(..., H, W)`` -> ``(...)``: its variance, or ``"gradient"``:
-    the mean squared magnitude of its finite-difference gradient."""
-    if kind == "variance":
-        return contrast(image)
-    if kind == "gradient":
-        gx = image[..., :, 1:] - image[..., :, :-1]
-        gy = image[..., 1:, :] - image[..., :-1, :]
-        return gx.square().flatten(-2).mean(-1) + gy.square().flatten(-2).mean(-1)
-    raise InputError("focus", f"unknown focus function {kind!r}; valid: {FOCUS_FUNCTIONS}")
 
 
 def contrast_loss(iwe: torch.Tensor) -> torch.Tensor:

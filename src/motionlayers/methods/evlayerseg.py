@@ -81,7 +81,6 @@ import lightning as L
 import torch
 from torch.utils.data import Dataset
 
-from motionlayers.classical.event_em import refine_window
 from motionlayers.data.events import (
     REPRESENTATIONS,
     EventFolderDataset,
@@ -91,6 +90,7 @@ from motionlayers.data.events import (
 )
 from motionlayers.defaults import DEFAULT_REFINE_ITERATIONS, SHIPPED_MODELS
 from motionlayers.errors import InputError, ShapeError
+from motionlayers.events.compensation import refine_window
 from motionlayers.io.event_container import Events
 from motionlayers.losses.layered_events import MIXINGS, OBJECTIVES, LayeredDeblurLoss
 from motionlayers.losses.targets import mask_cross_entropy, motion_l1
@@ -239,7 +239,7 @@ class EVLayerSegMethod(L.LightningModule):
 
         ``refine_iterations > 0`` refines the network's answer on this window: a global search
         of each layer's translation, then that many motion-compensation EM iterations, twice
-        (`motionlayers.classical.event_em.refine_window`, Stoffregen et al. 2019): slower, and
+        (`motionlayers.events.compensation.refine_window`, Stoffregen et al. 2019): slower, and
         more accurate on the simulated benchmark."""
         hp = self.hparams
         item = window_item(events, hp["representation"], int(hp["bins"]))

@@ -1,6 +1,6 @@
 """Self-training targets for event windows: a teacher network's answer, refined on the window.
 
-The test-time refinement of EV-LayerSegNet (`motionlayers.classical.event_em.refine_window`:
+The test-time refinement of EV-LayerSegNet (`motionlayers.events.compensation.refine_window`:
 translation search plus motion-compensation EM, seconds per window) is far more accurate than
 the network's single pass on simulated data (IoU 0.59 vs 0.43 for the deblurring-only model;
 after self-training 0.62 and 0.57, `docs/benchmarks.md`). Training a network towards

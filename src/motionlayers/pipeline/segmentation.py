@@ -419,7 +419,7 @@ def _header(run: Run) -> dict[str, Any]:
         "foreground_rule": options["foreground_rule"],
     }
     if run.source.kind == "events":
-        from motionlayers.classical.event_em import REFINE_ROUNDS
+        from motionlayers.events.compensation import REFINE_ROUNDS
 
         refine = options["refine_iterations"]
         return {

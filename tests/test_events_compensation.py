@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from motionlayers.classical.event_em import (
+from motionlayers.errors import InputError, ShapeError
+from motionlayers.events.compensation import (
     event_masks,
     gaussian_blur,
     motion_compensation_em,
@@ -14,9 +15,8 @@ from motionlayers.classical.event_em import (
     search_translations,
     subpixel_offsets,
 )
-from motionlayers.errors import InputError, ShapeError
+from motionlayers.events.sharpness import contrast
 from motionlayers.events.warp import event_flow, splat
-from motionlayers.losses.events import contrast
 
 H, W = 48, 48
 BACKGROUND, OBJECT = (4.0, 0.0), (-3.0, 5.0)  # pixels per window
@@ -200,3 +200,18 @@ def test_bad_shapes_fail_clearly() -> None:
         refine_window(x, y, t, torch.ones(2, H, W), _theta((0, 0), (1, 1)), rounds=-1)
     with pytest.raises(ShapeError, match="weights"):
         search_translations(x, y, t, _theta((0, 0), (1, 1)), torch.ones(3, 5), H, W)
+
+
+def test_one_home_for_the_contrast_and_the_refinement() -> None:
+    """The objectives reuse the event core's measures; the refinement lives in the event core."""
+    import motionlayers.events as events
+    import motionlayers.losses as losses
+    import motionlayers.losses.events as event_losses
+
+    assert event_losses.contrast is contrast is losses.contrast is events.contrast
+    assert event_losses.focus is events.focus
+    assert events.refine_window is refine_window
+    image = torch.tensor([[0.0, 2.0], [0.0, 2.0]])  # mean 1, every pixel 1 away: variance 1
+    assert float(contrast(image)) == 1.0
+    # Gradient focus: horizontal differences are 2 (mean of 4 / 1), vertical ones 0.
+    assert float(events.focus(image, "gradient")) == 4.0

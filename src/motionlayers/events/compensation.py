@@ -42,11 +42,12 @@ import torch
 import torch.nn.functional as F
 
 from motionlayers.errors import InputError, ShapeError
+from motionlayers.events.sharpness import contrast
 from motionlayers.events.warp import event_flow, sample_masks, splat, warp_events
-from motionlayers.losses.events import contrast
 from motionlayers.motion import pixels_to_normalized
 
 __all__ = [
+    "REFINE_ROUNDS",
     "EventEMResult",
     "event_masks",
     "gaussian_blur",
