@@ -243,3 +243,74 @@ def test_volumes_cover_every_frame_once_with_the_central_masks(volume: int, stri
     assert [s.index for s, _ in out] == list(range(7))
     for sample, mask in out:
         assert torch.allclose(mask[0], torch.full((4, 4), sample.index / 10))
+
+
+def test_a_camera_stopped_by_ctrl_c_keeps_what_it_recorded(tmp_path: Path):
+    frames = _frames(4)
+
+    class Camera:  # a live capture: the user's Ctrl-C arrives while frame 5 is awaited
+        def __init__(self):
+            self.count = 0
+
+        def read(self):
+            if self.count == len(frames):
+                raise KeyboardInterrupt
+            self.count += 1
+            return True, frames[self.count - 1]
+
+    result = segment_source(Camera(), tmp_path / "out", size=SIZE, progress=False)
+    # the last frame has no successor yet when the recording stops: it is not segmented
+    assert 1 <= result.frames <= 4
+    stems = sorted(p.stem for p in (tmp_path / "out" / "masks").iterdir())
+    assert stems == [f"{i:05d}" for i in range(result.frames)]
+    assert (tmp_path / "out" / "motion.json").is_file()
+
+
+def test_max_frames_stops_early(tmp_path: Path):
+    seg = motionlayers.segment(_frames(5), size=SIZE, progress=False, max_frames=3)
+    assert seg.stems == ["00000", "00001", "00002"]
+
+
+def test_a_folder_of_frames_and_flows_is_an_error(tmp_path: Path):
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "a.png"), _frames(1)[0])
+    write_flow(tmp_path / "a.flo", np.zeros((8, 8, 2), np.float32))
+    with pytest.raises(InputError, match="both flow files .* and frames"):
+        motionlayers.segment(tmp_path, progress=False)
+
+
+def test_precomputed_flows_segment_every_frame(tmp_path: Path):
+    """``flow`` writes T - 1 forward flows; ``segment --flow precomputed:FOLDER`` still gives
+    every one of the T frames its mask (the last takes the previous flow)."""
+    import cv2
+
+    frames = _frames(4)
+    folder, flows = tmp_path / "frames", tmp_path / "flows"
+    folder.mkdir()
+    flows.mkdir()
+    for t, frame in enumerate(frames):
+        cv2.imwrite(str(folder / f"{t:05d}.png"), frame)
+        if t < 3:
+            write_flow(flows / f"{t:05d}.flo", np.full((64, 96, 2), 1.0, np.float32))
+    seg = motionlayers.segment(
+        folder, flow_backend=f"precomputed:{flows}", size=SIZE, progress=False
+    )
+    assert len(seg) == 4
+
+
+def test_cli_rejects_options_that_do_not_apply(tmp_path: Path, capsys):
+    import cv2
+
+    from motionlayers.cli.main import main
+
+    video = tmp_path / "v.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 10, (96, 64))
+    for frame in _frames(3):
+        writer.write(frame)
+    writer.release()
+    out = tmp_path / "out"
+    assert main(["segment", str(video), "-o", str(out), "--window-us", "5000"]) == 1
+    err = capsys.readouterr().err
+    assert "--window-us: does not apply to a video (it applies to events)" in err
+    assert not out.exists()

@@ -243,5 +243,6 @@ def run(args: argparse.Namespace) -> int:
     from motionlayers.pipeline.segmentation import segment_source
 
     result = segment_source(args.input, args.output, args.method, **options, **dataset)
-    print(result.summary())
+    if result.rank == 0:  # under ddp every rank returns; one prints
+        print(result.summary())
     return 0

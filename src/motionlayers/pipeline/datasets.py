@@ -247,6 +247,7 @@ class DatasetResult:
             self.background,
             kind="dataset",
             sequences=len(self.sequences),
+            rank=self.rank,
         )
 
 

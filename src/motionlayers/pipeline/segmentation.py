@@ -276,6 +276,8 @@ class SegmentResult:
     events: int = 0
     resumed: int = 0
     sequences: int = 1
+    rank: int = 0
+    """The process's rank in a Lightning ``ddp`` dataset run (each rank returns the result)."""
 
     @property
     def layers(self) -> int:

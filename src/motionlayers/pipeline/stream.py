@@ -16,9 +16,10 @@ length of the video.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -332,24 +333,26 @@ R = TypeVar("R")
 Item = TypeVar("Item")
 
 
-def ordered_map(function: Callable[[T], R], items: Iterable[T], threads: int) -> Iterator[R]:
-    """``function`` of each item, in order, computed by ``threads`` threads with at most
-    ``2 threads`` items in flight (bounded memory); an error is raised at its item."""
+def ordered_map(
+    function: Callable[[T], R], items: Iterable[T], threads: int, chunk: int = 16
+) -> Iterator[R]:
+    """``function`` of each item, in order, by ``threads`` threads, ``chunk`` items at a time:
+    the items of a chunk are drawn first (this runs the upstream stages: flow, network,
+    fitting, whose torch and OpenCV threads use every core), then mapped by the pool. The two
+    phases alternate instead of overlapping: measured on 854x480, overlapping them made
+    torch's worker threads and the pool's compete for the two cores (670 ms per frame against
+    130 ms with one thread), alternating them is faster than one thread. Memory: ``chunk``
+    items at most."""
     if threads <= 1:
         yield from map(function, items)
         return
-    pending: deque[Future[R]] = deque()
+    iterator = iter(items)
     with ThreadPoolExecutor(threads) as pool:
-        try:
-            for item in items:
-                pending.append(pool.submit(function, item))
-                if len(pending) > 2 * threads:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
+        while True:
+            batch = list(itertools.islice(iterator, chunk))
+            if not batch:
+                return
+            yield from pool.map(function, batch)
 
 
 def _batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
