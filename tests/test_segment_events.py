@@ -184,3 +184,24 @@ def test_a_killed_event_run_resumes_where_it_stopped(
     result = segment_events(recording, out, checkpoint=weights, window_events=200, progress=False)
     assert result.resumed == 3 and len(list((out / "masks").iterdir())) == result.frames
     assert not [p for p in out.iterdir() if p.name.startswith(".motionlayers-") and p.is_dir()]
+
+
+def test_the_python_api_segments_events_through_the_same_path(
+    recording: Path, weights: Path, tmp_path: Path
+) -> None:
+    import motionlayers
+
+    common = dict(checkpoint=weights, window_events=200, refine_iterations=0, progress=False)
+    seg = motionlayers.segment(recording, **common)
+    assert seg.labels.shape[1:] == (H, W) and seg.windows is not None
+    assert seg.windows.shape == (len(seg), 3) and seg.windows[:, 2].sum() == len(
+        read_events(recording)
+    )
+    assert (seg.background == 0).all() and seg.theta.shape[1:] == (2, 2, 3)
+    segment_events(recording, tmp_path / "out", **common)
+    for t, stem in enumerate(seg.stems):
+        assert (read_mask(tmp_path / "out" / "masks" / f"{stem}.png") == seg.labels[t]).all()
+    assert (tmp_path / "out" / "foreground" / "00000.png").is_file()
+    for option, value in (("size", (32, 32)), ("snap_radius", 0.1), ("flow_backend", "dis-fast")):
+        with pytest.raises(InputError, match="does not apply to an event recording"):
+            motionlayers.segment(recording, **common, **{option: value})
