@@ -395,14 +395,9 @@ def _write(run: Run, writer: Any) -> tuple[int, int]:
     if kind == "events" and writer.done:
         bar.set_description(f"segment (resumed after {len(writer.done)})")
     with contextlib.closing(bar):
-        try:
-            for result, picture in bar:
-                writer.append(result, picture)
-                size = result.size
-        except KeyboardInterrupt:
-            if kind != "camera" or not writer.records:
-                raise
-            # a live camera has no end but the user's: keep what was recorded
+        for result, picture in bar:
+            writer.append(result, picture)
+            size = result.size
     writer.header["input_size"] = list(size)
     return size
 

@@ -11,6 +11,7 @@ frames that the flow needs, so that a video of any length streams in constant me
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,10 +180,20 @@ def _camera(index: int, name: str) -> Source:
 
 
 def _capture_frames(capture: Any, name: str) -> Iterator[tuple[str, np.ndarray]]:
-    """Frames of an OpenCV-style capture until it ends; released at the end if it can be."""
+    """Frames of an OpenCV-style capture until it ends, or until Ctrl-C: a live camera has no
+    end but the user's, so the first Ctrl-C while a frame is awaited ends the stream (the frames
+    so far are segmented and written; a second Ctrl-C stops everything). Released at the end if
+    it can be."""
     try:
         for index in itertools.count():
-            ok, frame = capture.read()
+            try:
+                ok, frame = capture.read()
+            except KeyboardInterrupt:
+                print(
+                    f"{name}: recording stopped (Ctrl-C); finishing the frames so far",
+                    file=sys.stderr,
+                )
+                return
             if not ok or frame is None:
                 return
             yield f"{index:05d}", _check_frame(frame, name, index)
