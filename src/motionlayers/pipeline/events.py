@@ -92,20 +92,9 @@ def event_results(
                 [layer["theta_px_per_window"] or np.zeros((2, 3)) for layer in record["layers"]],
                 dtype=np.float64,
             )
-            areas = np.bincount(labels.ravel(), minlength=method.layers) / labels.size
-            yield FrameResult(
-                index,
-                f"{index:05d}",
-                labels,
-                theta,
-                areas,
-                window=span,
-                events=window,
-                resumed=True,
-                size=(height, width),
-            )
-            continue
-        if len(window):
+            masks, resumed = None, True
+        elif len(window):
+            resumed = False
             prediction = method([window])
             masks = prediction.masks[0].cpu()
             theta_t = (
@@ -124,7 +113,7 @@ def event_results(
         else:
             labels = np.zeros((height, width), np.uint8)
             theta = np.zeros((method.layers, 2, 3))
-            masks = None
+            masks, resumed = None, False
         areas = np.bincount(labels.ravel(), minlength=method.layers) / labels.size
         yield FrameResult(
             index,
@@ -135,6 +124,7 @@ def event_results(
             soft=masks,
             window=span,
             events=window,
+            resumed=resumed,
             size=(height, width),
         )
 
