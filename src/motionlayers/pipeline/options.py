@@ -154,7 +154,7 @@ def resolve_options(kind: str, given: dict[str, Any]) -> dict[str, Any]:
         if kind not in option.applies and (value is not None or option.nullable):
             raise InputError(
                 option.cli,
-                f"does not apply to {_KIND_WORDS[kind]} (it applies to {_applies_to(option)})",
+                f"does not apply to {KIND_WORDS[kind]} (it applies to {_applies_to(option)})",
             )
         option.check(value)
     values = {name: o.default for name, o in OPTIONS.items()}
@@ -162,14 +162,15 @@ def resolve_options(kind: str, given: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-_KIND_WORDS = {
+KIND_WORDS = {
     "video": "a video",
     "frames": "a folder of frames",
-    "flows": "a folder of flow files (they have no frames)",
+    "flows": "a folder of flow files",
     "events": "an event recording",
     "camera": "a camera",
     "arrays": "frames from Python",
 }
+"""How messages name each kind of source."""
 
 __all__ = [
     "ALL",
@@ -177,6 +178,7 @@ __all__ = [
     "FLOWS",
     "IMAGES",
     "OPTIONS",
+    "KIND_WORDS",
     "SOURCE_KINDS",
     "Option",
     "resolve_options",

@@ -26,8 +26,8 @@ from motionlayers.defaults import DEFAULT_METHOD, EVENT_FPS, EVENT_METHODS
 from motionlayers.errors import InputError
 from motionlayers.io.atomic import atomic_directory, check_not_input
 from motionlayers.methods.registry import Method, available_methods, get_entry, get_method
-from motionlayers.pipeline.options import IMAGES, OPTIONS, resolve_options
-from motionlayers.pipeline.sources import Source, flow_samples, is_dataset, open_source
+from motionlayers.pipeline.options import IMAGES, KIND_WORDS, OPTIONS, resolve_options
+from motionlayers.pipeline.sources import FOLDER_FPS, Source, flow_samples, is_dataset, open_source
 from motionlayers.pipeline.stream import (
     FULL_SIZE_THREADS,
     MOTION_MODEL,
@@ -77,7 +77,7 @@ class Run:
             return float(self.options["fps"])
         if self.source.kind == "events":
             return EVENT_FPS
-        return self.source.fps or 24.0
+        return self.source.fps or FOLDER_FPS
 
 
 def prepare(source: Any, method: str | None = None, **options: Any) -> Run:
@@ -95,7 +95,7 @@ def prepare(source: Any, method: str | None = None, **options: Any) -> Run:
         fitting = [n for n in available_methods() if opened.kind in READS[get_entry(n).input]]
         raise InputError(
             "--method",
-            f"{name} segments {entry.input.replace('-', ' ')}s, not {_words(opened)}; "
+            f"{name} segments {entry.input.replace('-', ' ')}s, not {KIND_WORDS[opened.kind]}; "
             f"methods for this input: {', '.join(fitting)}",
         )
     own = {k: options.pop(k) for k in list(options) if k in entry.options and k not in OPTIONS}
@@ -126,20 +126,9 @@ def prepare(source: Any, method: str | None = None, **options: Any) -> Run:
     return run
 
 
-def _words(source: Source) -> str:
-    return {
-        "video": "a video",
-        "frames": "a folder of frames",
-        "flows": "a folder of flow files",
-        "events": "an event recording",
-        "camera": "a camera",
-        "arrays": "frames",
-    }[source.kind]
-
-
 def results(run: Run, resume: Any = None) -> Iterator[FrameResult]:
-    """The per-frame results of a prepared run, in order (labels at the input's size except for
-    `segment_source`, which finishes them in its writer's threads: see ``finished``)."""
+    """The per-frame results of a prepared run, in order. Event windows come complete; the
+    labels of flow-based frames are filled by `full_size`, which the callers run in threads."""
     options = run.options
     if run.source.kind == "events":
         from motionlayers.pipeline.events import event_results, event_windows
