@@ -21,8 +21,8 @@ import torch
 from motionlayers.errors import InputError
 from motionlayers.io.event_container import Events, check_windows, parse_sensor_size
 from motionlayers.methods.registry import Method
-from motionlayers.pipeline.stream import FrameResult, Linker, background_first_order
-from motionlayers.postprocess import background_layers
+from motionlayers.pipeline.stream import FrameResult, background_first_order
+from motionlayers.postprocess import Linker, background_layers
 
 
 def event_windows(

@@ -31,11 +31,11 @@ from motionlayers.methods.registry import Method
 from motionlayers.motion import fit
 from motionlayers.pipeline.sources import FlowSample
 from motionlayers.postprocess import (
+    Linker,
     absorb_explained,
     background_layers,
     frame_labels,
     labels_to_masks,
-    link_pair,
     masks_to_labels,
     smooth_masks,
 )
@@ -108,31 +108,6 @@ class Steps:
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> Steps:
         return cls(**{name: options[name] for name in cls.__dataclass_fields__})
-
-
-class Linker:
-    """Temporal linking of a stream of soft masks (`motionlayers.postprocess.link_masks`, one
-    frame at a time): each frame's channels are permuted to best match the previous frame's
-    linked labels (Hungarian assignment of the IoUs, thesis eq. 3.9)."""
-
-    def __init__(self, previous: np.ndarray | None = None):
-        self.previous = previous
-
-    def order(self, masks: torch.Tensor) -> torch.Tensor:
-        """``(K,)`` int64: the channel order that links ``masks (K, h, w)`` to the previous
-        frame (``masks[order]`` are the linked masks); the linked labels become the reference."""
-        labels = masks.argmax(0).cpu().numpy()
-        count = masks.shape[0]
-        if self.previous is None or self.previous.shape != labels.shape:
-            self.previous = labels
-            return torch.arange(count)
-        table = link_pair([self.previous], [labels], count, "hungarian")
-        self.previous = table[labels]
-        return torch.as_tensor(np.argsort(table))
-
-    def __call__(self, masks: torch.Tensor) -> torch.Tensor:
-        """``(K, h, w)`` -> the same masks, channels permuted (`order`)."""
-        return masks[self.order(masks).to(masks.device)]
 
 
 def predict_stream(
@@ -330,7 +305,6 @@ def full_size(result: FrameResult, steps: Steps) -> FrameResult:
 
 T = TypeVar("T")
 R = TypeVar("R")
-Item = TypeVar("Item")
 
 
 def ordered_map(
@@ -355,8 +329,8 @@ def ordered_map(
             yield from pool.map(function, batch)
 
 
-def _batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
-    batch: list[Item] = []
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
     for item in items:
         batch.append(item)
         if len(batch) == size:
@@ -370,7 +344,6 @@ __all__ = [
     "FULL_SIZE_THREADS",
     "MOTION_MODEL",
     "FrameResult",
-    "Linker",
     "Steps",
     "background_first_order",
     "full_size",

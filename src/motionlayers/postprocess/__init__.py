@@ -34,6 +34,7 @@ from motionlayers.postprocess.guided import (
 )
 from motionlayers.postprocess.linking import (
     LINKINGS,
+    Linker,
     iou_matrix,
     link_labels,
     link_masks,
@@ -56,6 +57,7 @@ __all__ = [
     "FOREGROUND_RULES",
     "HOLE_FRACTION",
     "LINKINGS",
+    "Linker",
     "SNAP_EPS",
     "SNAP_RADIUS",
     "SNAP_SUBSAMPLE",

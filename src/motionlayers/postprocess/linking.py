@@ -97,6 +97,31 @@ def link_labels(labels: np.ndarray, layers: int, method: str = "hungarian") -> n
     return out
 
 
+class Linker:
+    """Hungarian linking of a stream of soft masks, one frame at a time (what `link_masks`
+    does to a whole sequence): each frame's channels are permuted to best match the previous
+    frame's linked labels (eq. 3.9). ``previous``: the linked labels to start from."""
+
+    def __init__(self, previous: np.ndarray | None = None):
+        self.previous = previous
+
+    def order(self, masks: torch.Tensor) -> torch.Tensor:
+        """``(K,)`` int64: the channel order that links ``masks (K, h, w)`` to the previous
+        frame (``masks[order]`` are the linked masks); the linked labels become the reference."""
+        labels = masks.argmax(0).cpu().numpy()
+        count = masks.shape[0]
+        if self.previous is None or self.previous.shape != labels.shape:
+            self.previous = labels
+            return torch.arange(count)
+        table = link_pair([self.previous], [labels], count, "hungarian")
+        self.previous = table[labels]
+        return torch.as_tensor(np.argsort(table))
+
+    def __call__(self, masks: torch.Tensor) -> torch.Tensor:
+        """``(K, h, w)`` -> the same masks, channels permuted (`order`)."""
+        return masks[self.order(masks).to(masks.device)]
+
+
 def link_masks(masks: torch.Tensor, method: str = "hungarian") -> torch.Tensor:
     """Link soft masks ``(T, K, H, W)`` over time (the label maps are their argmax, eq. 3.8).
 
@@ -105,17 +130,16 @@ def link_masks(masks: torch.Tensor, method: str = "hungarian") -> torch.Tensor:
     """
     if masks.ndim != 4:
         raise ShapeError(f"link_masks: expected (T, K, H, W) masks, got {tuple(masks.shape)}")
+    if method == "hungarian":  # a permutation of each frame's channels
+        link = Linker()
+        return torch.stack([link(frame) for frame in masks])
     layers = masks.shape[1]
     labels = masks_to_labels(masks).cpu().numpy()  # one argmax for the whole sequence
     out = masks.clone()
     previous = labels[0]
     for t in range(1, len(out)):
         table = link_pair([previous], [labels[t]], layers, method)
-        if method == "hungarian":  # a permutation: channel l goes to table[l]
-            out[t] = masks[t][torch.as_tensor(np.argsort(table), device=masks.device)]
-            previous = table[labels[t]]
-        else:
-            index = torch.as_tensor(table, device=masks.device)
-            out[t] = torch.zeros_like(out[t]).index_add_(0, index, masks[t])
-            previous = masks_to_labels(out[t : t + 1])[0].cpu().numpy()
+        index = torch.as_tensor(table, device=masks.device)
+        out[t] = torch.zeros_like(out[t]).index_add_(0, index, masks[t])
+        previous = masks_to_labels(out[t : t + 1])[0].cpu().numpy()
     return out
