@@ -54,17 +54,16 @@ def dataset_items(source: str | Path) -> list[Item]:
     Raises:
         InputError: two sequences with one name (``a.mp4`` and ``a/``), both named.
     """
-    from motionlayers.pipeline.sources import FLOW_FILE_SUFFIXES, VIDEO_SUFFIXES, is_dataset
+    from motionlayers.pipeline.sources import VIDEO_SUFFIXES, holds_sequence, is_dataset
 
     source = Path(source)
     if not is_dataset(source):
         return []
-    inner = set(IMAGE_EXTENSIONS + FLOW_FILE_SUFFIXES)
     items: dict[str, Path] = {}
     for path in sorted(source.iterdir(), key=lambda p: natural_key(p.name)):
         if path.name.startswith("."):
             continue
-        if path.is_dir() and any(f.is_file() and f.suffix.lower() in inner for f in path.iterdir()):
+        if holds_sequence(path):
             name = path.name
         elif path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
             name = path.stem

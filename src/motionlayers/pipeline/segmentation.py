@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from tqdm import tqdm
@@ -48,6 +48,7 @@ EVENT_THETA_UNITS = (
     "second (theta_px_per_s) or over the window, from its first to its last event "
     "(theta_px_per_window)"
 )
+T = TypeVar("T")
 DATASET_OPTIONS = ("workers", "devices", "strategy", "num_nodes")
 """Options of `segment_source` on a dataset (`motionlayers.pipeline.datasets.segment_dataset`)."""
 READS = {
@@ -62,7 +63,8 @@ READS = {
 @dataclass
 class Run:
     """A source opened, its method built and its options resolved: what `iter_segment` and
-    `segment_source` share. ``events`` and ``windows`` are set for event recordings."""
+    `segment_source` share. ``events``, ``window`` (the window rule) and ``length`` are set
+    for event recordings; ``length`` is the frames or windows to come, when known."""
 
     source: Source
     method: Method
@@ -70,6 +72,7 @@ class Run:
     steps: Steps
     events: Any = None
     window: dict[str, Any] = field(default_factory=dict)
+    length: int | None = None
 
     @property
     def fps(self) -> float:
@@ -117,12 +120,14 @@ def prepare(source: Any, method: str | None = None, **options: Any) -> Run:
         assert opened.path is not None
         events = read_recording(opened.path, values["sensor_size"])
     built = get_method(name, values["layers"], device, values["checkpoint"], **method_options)
-    run = Run(opened, built, values, Steps.from_options(values), events)
+    run = Run(opened, built, values, Steps.from_options(values), events, length=opened.length)
     if events is not None:
         from motionlayers.pipeline.events import event_windows, window_rule
 
         run.window = window_rule(built, events, values)
-        event_windows(events, **run.window)  # bad windows fail before anything is written
+        run.length, _ = event_windows(events, **run.window)  # bad windows fail here, early
+    if values["max_frames"] and run.length is not None:
+        run.length = min(run.length, values["max_frames"])
     return run
 
 
@@ -151,16 +156,15 @@ def results(run: Run, resume: Any = None) -> Iterator[FrameResult]:
     return layered_frames(samples, run.method, run.steps)
 
 
-def _length(run: Run) -> int | None:
-    count: int | None
-    if run.source.kind == "events":
-        from motionlayers.pipeline.events import event_windows
-
-        count, _ = event_windows(run.events, **run.window)
-    else:
-        count = run.source.length
-    limit = run.options["max_frames"]
-    return min(count, limit) if count is not None and limit else count
+def _progress(run: Run, stream: Iterator[T]) -> tqdm:
+    """The progress bar of a run over ``stream`` (frames, or windows of events)."""
+    return tqdm(
+        stream,
+        total=run.length,
+        desc=f"segment ({run.method.name})",
+        unit="window" if run.source.kind == "events" else "frame",
+        disable=not run.options["progress"],
+    )
 
 
 def iter_segment(source: Any, method: str | None = None, **options: Any) -> Iterator[FrameResult]:
@@ -179,13 +183,7 @@ def _iterate(run: Run) -> Iterator[FrameResult]:
     stream = results(run)
     if run.source.kind != "events":
         stream = ordered_map(lambda r: full_size(r, run.steps), stream, FULL_SIZE_THREADS)
-    bar = tqdm(
-        stream,
-        total=_length(run),
-        desc=f"segment ({run.method.name})",
-        unit="window" if run.source.kind == "events" else "frame",
-        disable=not run.options["progress"],
-    )
+    bar = _progress(run, stream)
     with contextlib.closing(bar):
         for result in bar:
             if not keep_soft:
@@ -374,13 +372,7 @@ def _write(run: Run, writer: Any) -> tuple[int, int]:
     # an event window is logged before the next is segmented, so that a kill keeps it
     threads = 1 if kind == "events" else FULL_SIZE_THREADS
     stream = ordered_map(render, results(run, writer if kind == "events" else None), threads)
-    bar = tqdm(
-        stream,
-        total=_length(run),
-        desc=f"segment ({run.method.name})",
-        unit="window" if kind == "events" else "frame",
-        disable=not run.options["progress"],
-    )
+    bar = _progress(run, stream)
     if kind == "events" and writer.done:
         bar.set_description(f"segment (resumed after {len(writer.done)})")
     with contextlib.closing(bar):

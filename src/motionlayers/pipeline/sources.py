@@ -58,8 +58,13 @@ def is_dataset(path: Path) -> bool:
         return False
     if suffixes & set(VIDEO_SUFFIXES):
         return True
+    return any(holds_sequence(p) for p in entries)
+
+
+def holds_sequence(path: Path) -> bool:
+    """Whether ``path`` is a folder holding frames or flow files of its own (one sequence)."""
     inner = set(IMAGE_EXTENSIONS + FLOW_FILE_SUFFIXES)
-    return any(p.is_dir() and any(f.suffix.lower() in inner for f in p.iterdir()) for p in entries)
+    return path.is_dir() and any(f.is_file() and f.suffix.lower() in inner for f in path.iterdir())
 
 
 def is_event_input(path: str | Path) -> bool:
@@ -328,6 +333,7 @@ __all__ = [
     "Source",
     "flow_files",
     "flow_samples",
+    "holds_sequence",
     "is_dataset",
     "is_event_input",
     "open_source",
