@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "OUT/checkpoints/last.ckpt when present. Several devices train with DDP."
         ),
     )
-    parser.add_argument("method", help="method to train (em, evlayerseg)")
+    parser.add_argument("method", help="method to train (see motionlayers methods)")
     parser.add_argument(
         "--list-configs", action=_ListConfigs, help="list the packaged recipes and exit"
     )

@@ -4,6 +4,7 @@
 ``(K, 2, 6)`` quadratic12, optionally the image pair); `generate_sequence` draws ``T`` steps with
 models that change linearly in time (``"quadratic12+linear"``); `SyntheticFlowDataset` serves
 them by index and `write_synthetic_dataset` writes them in a DAVIS-like layout.
+`FlowVolumeDataset` serves volumes of consecutive flows of real videos (ST-MS's triplets).
 """
 
 from motionlayers.data.compositing import composite, inverse_points, random_texture
@@ -20,12 +21,14 @@ from motionlayers.data.layered import (
 from motionlayers.data.motions import MOTION_KINDS, motion_theta, sample_motion
 from motionlayers.data.pairs import LayeredFlow, estimate_flow, generate_layered_flow
 from motionlayers.data.shapes import SHAPE_KINDS, random_shape
+from motionlayers.data.volumes import FlowVolumeDataset, split_by_source
 from motionlayers.data.writer import write_synthetic_dataset
 
 __all__ = [
     "MODES",
     "MOTION_KINDS",
     "SHAPE_KINDS",
+    "FlowVolumeDataset",
     "LayeredFlow",
     "LayeredSequence",
     "SynthConfig",
@@ -42,6 +45,7 @@ __all__ = [
     "random_shape",
     "random_texture",
     "sample_motion",
+    "split_by_source",
     "visible_labels",
     "write_synthetic_dataset",
 ]

@@ -8,7 +8,12 @@ per-pixel L1 norm equals ``ratio * mean_i ||f_i||_1`` of the input flow, with ``
 ``[min_ratio, max_ratio]``. So the added motion is of the flow's own size whatever the dataset's
 scale. A zero flow receives no augmentation.
 
-Convention: flow ``(B, 2, H, W)`` or ``(2, H, W)``, u first, pixels; coordinates in [-1, 1].
+Volumes (thesis ch. 3, 3.4.3): a flow volume ``(B, 2, T, H, W)`` receives one *space-time* field,
+the same for all its frames, of a temporal model (``"quadratic12+linear"`` for ST-MS), its
+magnitude matched over the whole volume. `corrupt_one_flow` is ch. 3's second augmentation.
+
+Convention: flow ``(B, 2, H, W)`` or ``(2, H, W)``, or a volume ``(B, 2, T, H, W)``, u first,
+pixels; coordinates and times in [-1, 1].
 """
 
 from __future__ import annotations
@@ -30,29 +35,35 @@ def random_global_flow(
     """A random parametric field per sample, of magnitude matched to ``flow``.
 
     Args:
-        flow: ``(B, 2, H, W)`` input flows (their magnitude sets the field's).
-        model: the parametric model of the field (thesis: quadratic).
+        flow: ``(B, 2, H, W)`` input flows (their magnitude sets the field's), or volumes
+            ``(B, 2, T, H, W)`` with a temporal ``model``.
+        model: the parametric model of the field (thesis: quadratic; a temporal one such as
+            ``"quadratic12+linear"`` for volumes).
         min_ratio, max_ratio: range of the field's mean L1 norm relative to the flow's.
         generator: random source (CPU generator) for reproducibility.
 
     Returns:
-        ``(B, 2, H, W)`` the global field (same dtype/device as ``flow``).
+        the global field, shaped as ``flow`` (same dtype/device).
     """
-    if flow.ndim != 4 or flow.shape[1] != 2:
-        raise ShapeError(f"flow: expected (B, 2, H, W), got {tuple(flow.shape)}")
+    spec = parse_model(model)
+    if flow.ndim not in (4, 5) or flow.shape[1] != 2 or (flow.ndim == 5) != spec.is_temporal:
+        want = "(B, 2, T, H, W)" if spec.is_temporal else "(B, 2, H, W)"
+        raise ShapeError(f"flow: expected {want} for model {spec}, got {tuple(flow.shape)}")
     if not 0 <= min_ratio <= max_ratio:
         raise InputError("ratio", f"need 0 <= min_ratio <= max_ratio, got {min_ratio}, {max_ratio}")
-    batch, _, height, width = flow.shape
-    spec = parse_model(model)
-    size = spec.basis_size(None)
-    theta = torch.randn(batch, 1, 2, size, generator=generator, dtype=torch.float64)
-    field = render(theta, spec, height, width)[:, 0]  # (B, 2, H, W)
-    field_norm = field.abs().sum(1).mean((1, 2)).clamp_min(1e-12)  # (B,)
-    target = flow.detach().double().cpu().abs().sum(1).mean((1, 2))
+    batch, height, width = flow.shape[0], flow.shape[-2], flow.shape[-1]
+    frames = flow.shape[2] if flow.ndim == 5 else None
+    theta = torch.randn(
+        batch, 1, 2, spec.basis_size(frames), generator=generator, dtype=torch.float64
+    )
+    field = render(theta, spec, height, width, frames)[:, 0]  # (B, 2, [T,] H, W)
+    sites = tuple(range(1, field.ndim - 1))
+    field_norm = field.abs().sum(1).mean(sites).clamp_min(1e-12)  # (B,)
+    target = flow.detach().double().cpu().abs().sum(1).mean(sites)
     ratio = min_ratio + (max_ratio - min_ratio) * torch.rand(
         batch, generator=generator, dtype=torch.float64
     )
-    field = field * (ratio * target / field_norm).view(batch, 1, 1, 1)
+    field = field * (ratio * target / field_norm).view(batch, *([1] * (field.ndim - 1)))
     return field.to(dtype=flow.dtype, device=flow.device)
 
 
@@ -66,8 +77,8 @@ def add_global_motion(
 ) -> torch.Tensor:
     """``flow + random_global_flow(flow)``: the augmented network input and loss target.
 
-    Accepts ``(B, 2, H, W)`` or a single ``(2, H, W)``; returns the same shape. The input is not
-    modified.
+    Accepts ``(B, 2, H, W)``, a single ``(2, H, W)`` or volumes ``(B, 2, T, H, W)`` (with a
+    temporal ``model``); returns the same shape. The input is not modified.
     """
     single = flow.ndim == 3
     batch = flow.unsqueeze(0) if single else flow
@@ -113,3 +124,27 @@ class GlobalMotionAugment:
             generator=self.generator,
         )
         return out
+
+
+def corrupt_one_flow(
+    flow: torch.Tensor, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, int]:
+    """Ch. 3's second augmentation: one flow of each volume replaced by noise, to mimic a badly
+    estimated flow (thesis 3.4.3). The same time index for the whole batch, drawn uniformly;
+    each sample's and channel's noise is Gaussian with that flow's own mean and standard
+    deviation (the authors' code scales by the variance, which for flows in pixels is a far
+    larger noise: we read it as a slip). Applied to the network's *input* only: the loss keeps
+    the true flow.
+
+    ``(B, 2, T, H, W) -> ((B, 2, T, H, W), index)``; the input is not modified.
+    """
+    if flow.ndim != 5 or flow.shape[1] != 2:
+        raise ShapeError(f"flow: expected (B, 2, T, H, W), got {tuple(flow.shape)}")
+    index = int(torch.randint(flow.shape[2], (), generator=generator))
+    chosen = flow[:, :, index]
+    mean = chosen.mean((2, 3), keepdim=True)
+    std = chosen.std((2, 3), keepdim=True) if chosen[0, 0].numel() > 1 else torch.ones_like(mean)
+    noise = torch.randn(chosen.shape, generator=generator, dtype=torch.float32)
+    out = flow.clone()
+    out[:, :, index] = noise.to(flow.device, flow.dtype) * std + mean
+    return out, index

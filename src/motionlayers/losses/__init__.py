@@ -1,5 +1,6 @@
-"""Objectives as pure functions (plus thin modules): EM flow reconstruction, event deblurring,
-losses towards targets (self-training)."""
+"""Objectives as pure functions (plus thin modules): EM flow reconstruction, ST-MS's
+reconstruction and temporal consistency on flow volumes, event deblurring, losses towards
+targets (self-training)."""
 
 from motionlayers.losses.em import (
     NORMALISATIONS,
@@ -21,23 +22,41 @@ from motionlayers.losses.events import (
     multi_reference_focus_loss,
 )
 from motionlayers.losses.targets import mask_cross_entropy, motion_l1
+from motionlayers.losses.temporal import (
+    OCCLUSION_SHARE,
+    ST_MODEL,
+    STLoss,
+    consistency_loss,
+    fit_volume_models,
+    occlusion_keep,
+    reconstruction_loss,
+    st_loss,
+)
 
 __all__ = [
     "NORMALISATIONS",
+    "OCCLUSION_SHARE",
+    "ST_MODEL",
     "TIMESTAMP_NORMALISATIONS",
     "AverageTimestampLoss",
     "ContrastLoss",
     "EMLoss",
     "MultiReferenceFocusLoss",
+    "STLoss",
     "average_timestamp_loss",
     "contrast",
+    "consistency_loss",
     "contrast_loss",
     "em_loss",
     "em_loss_fitted",
     "fit_models",
+    "fit_volume_models",
     "focus",
     "mask_cross_entropy",
     "motion_l1",
     "multi_reference_focus_loss",
     "negative_entropy",
+    "occlusion_keep",
+    "reconstruction_loss",
+    "st_loss",
 ]

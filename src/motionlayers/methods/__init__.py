@@ -1,5 +1,5 @@
 """Segmentation methods: the one registry (`motionlayers.methods.registry`) and one module per
-method (``em``, ``evlayerseg``, the classical ``baselines``).
+method (``em``, ``st``, ``evlayerseg``, the classical ``baselines``).
 
 The registry is a table of strings and costs nothing to import; the methods' own modules
 (Lightning for training, the networks) are imported on first use (PEP 562), so that
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from motionlayers.methods.em import EMMethod, load_em_model
     from motionlayers.methods.em_network import normalise_input
     from motionlayers.methods.evlayerseg import EVLayerSegMethod, load_evlayerseg_model
+    from motionlayers.methods.st import STMSMethod, load_st_model
 
 _LAZY = {
     "EMMethod": "motionlayers.methods.em",
@@ -37,6 +38,8 @@ _LAZY = {
     "normalise_input": "motionlayers.methods.em_network",
     "EVLayerSegMethod": "motionlayers.methods.evlayerseg",
     "load_evlayerseg_model": "motionlayers.methods.evlayerseg",
+    "STMSMethod": "motionlayers.methods.st",
+    "load_st_model": "motionlayers.methods.st",
 }
 
 
@@ -56,12 +59,14 @@ __all__ = [
     "Method",
     "MethodEntry",
     "Prediction",
+    "STMSMethod",
     "available_methods",
     "get_entry",
     "get_method",
     "get_trainable",
     "load_em_model",
     "load_evlayerseg_model",
+    "load_st_model",
     "normalise_input",
     "register_method",
     "resolve_layers",

@@ -52,6 +52,12 @@ DATA = {
         "synthetic_layers": Key(int, low=1, high=64),
         "backend": Key(str),
     },
+    "flow-volume": {
+        **_COMMON_DATA,
+        "synthetic_layers": Key(int, low=1, high=64),
+        "synthetic_share": Key(float, low=0.0, high=0.95),
+        "backend": Key(str),
+    },
     "event-window": {
         **_COMMON_DATA,
         "objects": Key(list[int], low=0, high=64, length=2),
@@ -89,6 +95,9 @@ MODEL_BOUNDS = {
     "events_per_pixel": Key(float, low=0.0, strict=True),
     "seed": Key(int, low=0),
     "focus_kind": Key(str, choices=("variance", "gradient")),
+    "beta": Key(float, low=0.0),
+    "occlusion_share": Key(float, low=0.0, high=0.5),
+    "corrupt_p": Key(float, low=0.0, high=1.0),
 }
 """Ranges and choices of model hyperparameters, by name (their types come from the
 constructor's hints; see `_model_rules` for those of the motion models and losses); every
@@ -96,6 +105,7 @@ constructor's hints; see `_model_rules` for those of the motion models and losse
 _NETS = {
     "em": ("unet", "UNet", 2, {"dims": Key(int, choices=(2,))}),  # flows are 2D
     "evlayerseg": ("evlayerseg", "EVLayerSegNet", 2, {}),
+    "st": ("unet", "UNet", 2, {"dims": Key(int, choices=(3,))}),  # volumes: 3D
 }
 """``model.net`` of each method: module of `motionlayers.nets`, class, how many leading
 arguments the method sets itself (input channels, K), and rules of its other arguments."""
@@ -245,7 +255,14 @@ def _model_rules() -> dict[str, Key]:
 
     return {
         **MODEL_BOUNDS,
-        "motion_model": Key(str, choices=tuple(SPATIAL_EXPONENTS)),
+        "motion_model": Key(
+            str,
+            choices=tuple(
+                f"{spatial}{temporal}"
+                for spatial in SPATIAL_EXPONENTS
+                for temporal in ("", "+linear", "+spline", "+spline2", "+spline3", "+spline4")
+            ),
+        ),
         "distance": Key(str, choices=DISTANCES),
         "normalise": Key(str, choices=NORMALISATIONS),
         "input_norm": Key(str, choices=INPUT_NORMS),

@@ -28,10 +28,13 @@ DEFAULT_WEIGHTS = next(iter(SHIPPED_WEIGHTS.values()))
 
 
 def normalise_input(flow: torch.Tensor, input_norm: str = "mean_l1") -> torch.Tensor:
-    """Network input: ``(B, 2, H, W) -> (B, 2, H, W)`` flow divided by its mean L1 norm."""
+    """Network input: ``(B, 2, H, W) -> (B, 2, H, W)`` flow divided by its mean L1 norm; a
+    volume ``(B, 2, T, H, W)`` by the mean over all its frames (one scale per volume, so that
+    the flows keep their relative sizes)."""
     if check_choice(input_norm, INPUT_NORMS, "input_norm") == "none":
         return flow
-    scale = flow.abs().sum(1, keepdim=True).mean((2, 3), keepdim=True).clamp_min(1e-6)
+    sites = tuple(range(2, flow.ndim))
+    scale = flow.abs().sum(1, keepdim=True).mean(sites, keepdim=True).clamp_min(1e-6)
     return flow / scale
 
 

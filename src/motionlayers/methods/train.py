@@ -104,6 +104,22 @@ def build_datasets(config: dict[str, Any]) -> tuple[Dataset, Dataset]:
 LOGGERS = ("csv", "tensorboard")
 
 
+def trained_file(name: str | Path) -> Path:
+    """A model to initialise from: a path, or the name of a model that ships in
+    ``motionlayers/weights`` (``em-k4.pt``; a recipe cannot know where the package is)."""
+    from motionlayers.methods.registry import WEIGHTS_DIR
+
+    path = Path(name)
+    if path.is_file():
+        return path
+    shipped = WEIGHTS_DIR / path.name
+    if path.name == str(name) and shipped.is_file():
+        return shipped
+    raise InputError(
+        name, "model to initialise from does not exist (neither a file nor a shipped model)"
+    )
+
+
 def train(
     config: dict[str, Any],
     out: str | Path,
@@ -128,9 +144,10 @@ def train(
         config: a resolved recipe (see `motionlayers.methods.config`).
         out: output folder (checkpoints, logs, resolved config).
         resume: checkpoint to resume from; default ``out/checkpoints/last.ckpt`` if present.
-        init: a trained model (weights file or checkpoint) to start a new run from: tensors
-            whose names and shapes match are copied (`weights.init_from`); ignored when the run
-            resumes. Default ``config["init_from"]``.
+        init: a trained model (weights file or checkpoint, or a shipped model's name,
+            `trained_file`) to start a new run from: tensors whose names and shapes match are
+            copied, 2D kernels into 3D ones by time inflation (`weights.init_from`); ignored
+            when the run resumes. Default ``config["init_from"]``.
         devices, accelerator: passed to the Trainer; several devices use DDP.
         datasets: ``(train, val)`` to use instead of ``config["data"]`` (tests, notebooks).
         progress: show the progress bar.
@@ -147,8 +164,8 @@ def train(
     _check_accelerator(accelerator, devices)
     make_logger = _logger(logger)
     init = init if init is not None else config.get("init_from")
-    if init is not None and not Path(init).is_file():  # before any flow is computed
-        raise InputError(init, "model to initialise from does not exist")
+    if init is not None:  # before any flow is computed
+        init = trained_file(init)
     model_args = dict(config.get("model") or {})
     model_args.setdefault("seed", int(config.get("seed", 0)))
     L.seed_everything(int(config.get("seed", 0)), workers=True, verbose=False)

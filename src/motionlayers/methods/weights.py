@@ -206,6 +206,11 @@ def init_from(module: torch.nn.Module, path: str | Path) -> list[str]:
     another K, say) keep their fresh initialisation: this starts a new run from a trained one,
     unlike resuming, which restores the optimiser and the step too.
 
+    A 2D network initialises its 3D twin (same names, kernels one dimension short, as the EM
+    network and ST-MS's 3D U-Net): each 2D kernel becomes the central time slice of the 3D
+    kernel, the other slices zero (`inflate_in_time`), so the 3D network starts as the 2D one
+    applied to each frame.
+
     Returns:
         The names of the tensors that were not loaded.
 
@@ -215,10 +220,35 @@ def init_from(module: torch.nn.Module, path: str | Path) -> list[str]:
     state = read_trained_model(path).state_dict
     own = module.state_dict()
     matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    matched.update(
+        {
+            k: grown
+            for k, v in state.items()
+            if (grown := inflate_in_time(v, own.get(k))) is not None
+        }
+    )
     if not matched:
         raise InputError(path, "no tensor matches this model's names and shapes")
     module.load_state_dict({k: v.to(own[k].dtype) for k, v in matched.items()}, strict=False)
     return sorted(set(own) - set(matched))
+
+
+def inflate_in_time(kernel: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor | None:
+    """A 2D convolution kernel ``(C_out, C_in, kh, kw)`` as the 3D kernel shaped like
+    ``target`` ``(C_out, C_in, kt, kh, kw)``: the 2D kernel at the central time slice, zeros
+    elsewhere (the "centre" inflation of I3D, Carreira and Zisserman 2017: on each frame the
+    3D convolution then computes what the 2D one did). None when the shapes do not fit."""
+    if (
+        target is None
+        or kernel.ndim != 4
+        or target.ndim != 5
+        or target.shape[:2] + target.shape[3:] != kernel.shape
+        or target.shape[2] % 2 == 0
+    ):
+        return None
+    out = torch.zeros(target.shape, dtype=target.dtype)
+    out[:, :, target.shape[2] // 2] = kernel.to(target.dtype)
+    return out
 
 
 def trained_layers(model: L.LightningModule, requested: int | None, name: str) -> int:

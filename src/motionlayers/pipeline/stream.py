@@ -2,7 +2,8 @@
 window) out, in order, holding only the frames that the method and the smoothing need.
 
     samples (`sources`)  ->  method (`motionlayers.methods.registry.Method`, batches)
-      ->  temporal linking (Hungarian, eq. 3.9)  ->  smoothing along the flow (radius r)
+      ->  temporal linking (Hungarian, eq. 3.9: consecutive frames, or the frames that
+          overlapping volumes share)  ->  smoothing along the flow (radius r)
       ->  one motion model per layer (`motion.fit`)  ->  background layer (no ground truth)
       ->  segments that the background explains absorbed  ->  background first (label 0)
       ->  full size: boundaries snapped to the frame, foreground refined (`frame_labels`)
@@ -32,6 +33,7 @@ from motionlayers.motion import fit
 from motionlayers.pipeline.sources import FlowSample
 from motionlayers.postprocess import (
     Linker,
+    VolumeLinker,
     absorb_explained,
     background_layers,
     frame_labels,
@@ -136,13 +138,16 @@ def volume_stream(
     """A flow-volume method on a stream: volumes of ``T = entry.volume`` flows start every
     ``s = entry.stride`` frames; the volume that starts at ``i s - (T - s) // 2`` gives the
     masks of frames ``i s .. i s + s - 1`` (its central ``s`` frames). Flows before the first
-    frame or after the last repeat the end ones (as ST-MS's triplets at the ends of a video)."""
+    frame or after the last repeat the end ones (as ST-MS's triplets at the ends of a video).
+    Volumes that overlap (``s < T``) are linked on the frames they share before their central
+    masks are taken (eq. 3.9, `VolumeLinker`; one-to-one)."""
     length, stride = method.entry.volume, method.entry.stride
     offset = (length - stride) // 2
     kept: dict[int, FlowSample] = {}
     iterator = iter(samples)
     seen, done, start = 0, False, 0  # `start`: first frame owned by the next volume
     pending: list[tuple[int, torch.Tensor]] = []  # (first owned frame, volume)
+    link = VolumeLinker(shift=stride) if stride < length else None
 
     def pull_until(last: int) -> None:
         nonlocal seen, done
@@ -158,6 +163,7 @@ def volume_stream(
         volumes = torch.stack([v for _, v in pending]).to(_device(method))
         masks = method(volumes).masks.cpu()  # (B, K, T, h, w)
         for (first, _), mask in zip(pending, masks):
+            mask = link(mask) if link is not None else mask
             for j in range(stride):
                 if first + j < seen:
                     yield kept[first + j], mask[:, offset + j]
@@ -235,8 +241,13 @@ def layered_frames(
     """The shared stage of flow-based sources, at the working size (labels not yet full-size:
     `full_size` does that): linking, smoothing, motion models, background, absorption,
     background first."""
-    link = Linker()
-    linked = ((s, link(m)) for s, m in predict_stream(samples, method, steps.batch_size))
+    predictions = predict_stream(samples, method, steps.batch_size)
+    entry = method.entry
+    if entry.input == "flow-volume" and entry.stride < entry.volume:
+        linked = predictions  # linked on the frames that the volumes share (`volume_stream`)
+    else:
+        link = Linker()
+        linked = ((s, link(m)) for s, m in predictions)
     for block, soft in smooth_stream(linked, steps.temporal_radius, steps.batch_size):
         flows = torch.stack([s.flow for s in block])
         soft, theta = _layers(soft, flows, steps)

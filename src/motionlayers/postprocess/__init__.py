@@ -35,10 +35,12 @@ from motionlayers.postprocess.guided import (
 from motionlayers.postprocess.linking import (
     LINKINGS,
     Linker,
+    VolumeLinker,
     iou_matrix,
     link_labels,
     link_masks,
     link_pair,
+    relabel_masks,
     relabel_table,
 )
 from motionlayers.postprocess.temporal import TEMPORAL_RADIUS, smooth_masks
@@ -62,6 +64,7 @@ __all__ = [
     "SNAP_RADIUS",
     "SNAP_SUBSAMPLE",
     "TEMPORAL_RADIUS",
+    "VolumeLinker",
     "absorb_explained",
     "background_layers",
     "border_band",
@@ -80,6 +83,7 @@ __all__ = [
     "link_masks",
     "link_pair",
     "masks_to_labels",
+    "relabel_masks",
     "relabel_table",
     "remove_small_segments",
     "smooth_masks",

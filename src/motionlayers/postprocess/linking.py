@@ -7,8 +7,11 @@ each label ``l`` of the current prediction the thesis takes
     l* = argmax_k  J(k_t^{t-1}, l_t^t) + J(k_{t-1}^{t-1}, l_{t-1}^t)          (eq. 3.9)
 
 the sum of the IoUs (``J``) of the segments that two overlapping predictions share. With one
-prediction per flow field (our pipeline) the sum has one term: the IoU between the already linked
-labels at ``t - 1`` and the new labels at ``t``. Propagating from ``t = 0`` links the sequence.
+prediction per flow field (`Linker`, `link_masks`) the sum has one term: the IoU between the
+already linked labels at ``t - 1`` and the new labels at ``t``. A method that segments volumes
+(ST-MS's triplets) predicts each frame several times, and `VolumeLinker` sums the IoUs over the
+frames that two consecutive volumes share, eq. 3.9 itself. Propagating from ``t = 0`` links the
+sequence.
 
 Two variants of the argmax: ``"greedy"`` (eq. 3.9 literally; two labels may go to the same ``k``,
 which merges them) and ``"hungarian"`` (a one-to-one assignment maximising the summed IoU,
@@ -122,6 +125,66 @@ class Linker:
         return masks[self.order(masks).to(masks.device)]
 
 
+def relabel_masks(masks: torch.Tensor, table: np.ndarray) -> torch.Tensor:
+    """Soft masks ``(K, ...)`` renamed by ``table`` (``table[l] = l*``): channel ``k`` of the
+    result is the sum of the channels ``l`` with ``table[l] = k`` (a permutation permutes; a
+    greedy table merges, and a channel that nothing goes to is zero)."""
+    index = torch.as_tensor(table, device=masks.device)
+    return torch.zeros_like(masks).index_add_(0, index, masks)
+
+
+class VolumeLinker:
+    """Eq. 3.9 on a stream of overlapping volumes of masks (ST-MS's triplets, thesis 3.3.5).
+
+    Volume ``i`` holds the masks ``(K, T, h, w)`` of frames ``i s .. i s + T - 1`` (``s`` =
+    ``shift``); it shares ``T - s`` frames with volume ``i - 1``. Each label ``l`` of the new
+    volume is renamed ``argmax_k sum_j J(k_j^{prev}, l_j^{new})`` over the shared frames ``j``
+    (eq. 3.9; for triplets, the frames ``t - 1`` and ``t``).
+
+    Args:
+        shift: frames between the starts of consecutive volumes (1 for ST-MS).
+        method: ``"hungarian"`` (one-to-one: labels are permuted, never merged) or
+            ``"greedy"`` (eq. 3.9's argmax as the thesis and its code: two labels may merge).
+        cut: greedy linking restarts every ``cut`` volumes, as the thesis's subsequences of
+            10 frames; consecutive cuts are then joined one-to-one (Hungarian on the same
+            score). None: one cut. Hungarian linking ignores it (joining cuts is what it does).
+    """
+
+    def __init__(self, shift: int = 1, method: str = "hungarian", cut: int | None = None):
+        if method not in LINKINGS:
+            raise InputError("linking", f"unknown method {method!r}; valid: {', '.join(LINKINGS)}")
+        if shift < 1 or (cut is not None and cut < 1):
+            raise InputError("linking", f"need shift >= 1 and cut >= 1, got {shift}, {cut}")
+        self.shift, self.method, self.cut = shift, method, cut
+        self.previous: np.ndarray | None = None  # (T, h, w) linked labels of the last volume
+        self.count = 0
+
+    def table(self, masks: torch.Tensor) -> np.ndarray:
+        """``(K,)`` relabelling of a new volume ``(K, T, h, w)`` (identity for the first, or when
+        the volumes share no frame); the linked labels become the reference."""
+        if masks.ndim != 4:
+            raise ShapeError(f"VolumeLinker: expected (K, T, h, w) masks, got {tuple(masks.shape)}")
+        count, frames = masks.shape[:2]
+        labels = masks.argmax(0).cpu().numpy()
+        shared = frames - self.shift
+        method = self.method
+        if method == "greedy" and self.cut is not None and self.count % self.cut == 0:
+            method = "hungarian"  # a new cut: joined one-to-one to the previous one
+        self.count += 1
+        if self.previous is None or shared < 1 or self.previous.shape != labels.shape:
+            table = np.arange(count)
+        else:
+            table = link_pair(
+                list(self.previous[self.shift :]), list(labels[:shared]), count, method
+            )
+        self.previous = table[labels]
+        return table
+
+    def __call__(self, masks: torch.Tensor) -> torch.Tensor:
+        """``(K, T, h, w)`` -> the linked masks (`relabel_masks` by `table`)."""
+        return relabel_masks(masks, self.table(masks))
+
+
 def link_masks(masks: torch.Tensor, method: str = "hungarian") -> torch.Tensor:
     """Link soft masks ``(T, K, H, W)`` over time (the label maps are their argmax, eq. 3.8).
 
@@ -139,7 +202,6 @@ def link_masks(masks: torch.Tensor, method: str = "hungarian") -> torch.Tensor:
     previous = labels[0]
     for t in range(1, len(out)):
         table = link_pair([previous], [labels[t]], layers, method)
-        index = torch.as_tensor(table, device=masks.device)
-        out[t] = torch.zeros_like(out[t]).index_add_(0, index, masks[t])
+        out[t] = relabel_masks(masks[t], table)
         previous = masks_to_labels(out[t : t + 1])[0].cpu().numpy()
     return out
