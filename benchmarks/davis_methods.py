@@ -8,7 +8,8 @@ Every row runs `motionlayers.segment_source` on ``--root``/JPEGImages/240p (what
 same post-processing for every method) into a temporary folder, then scores it:
 
 - **no GT**: the foreground that ``segment`` writes (every layer but the background of
-  ``motion.json``; segment's ``--foreground-rule``, ``border`` by default, or ``--rules``);
+  ``motion.json``; segment's ``--foreground-rule`` and ``--foreground-cut``, ``border`` and 1 by
+  default, or ``--rules`` and ``--cuts``);
 - **GT bound**: the best subset of the written layers per cut of 10 frames, chosen with the
   ground truth (thesis eq. 3.11, all 2^K subsets), labelled as using ground truth.
 
@@ -60,9 +61,9 @@ def run(args: argparse.Namespace) -> int:
         for spec in args.methods:
             name, _, rest = spec.partition(":")
             layers_text, _, checkpoint = rest.partition(":")
-            for rule in args.rules:
-                out = Path(tmp_name) / f"{name}-{layers_text}-{rule}"
-                options: dict[str, object] = {"foreground_rule": rule}
+            for rule, cut in [(r, c) for r in args.rules for c in args.cuts]:
+                out = Path(tmp_name) / f"{name}-{layers_text}-{rule}-{cut}"
+                options: dict[str, object] = {"foreground_rule": rule, "foreground_cut": cut}
                 if checkpoint:
                     options["checkpoint"] = checkpoint
                 elif layers_text:
@@ -75,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
                     "no GT": _j(out, gt, "nonzero", names),
                     "GT bound": _j(out, gt, "exhaustive", names),
                 }
-                rows.append((spec, rule, scores, seconds / max(count, 1), count))
-                print(f"{spec} {rule}: {scores} {seconds:.0f} s", file=sys.stderr, flush=True)
+                rows.append((spec, f"{rule}, cut {cut}", scores, seconds / max(count, 1), count))
+                print(f"{spec} {rule} {cut}: {scores} {seconds:.0f} s", file=sys.stderr, flush=True)
     print(
         f"\nDAVIS-2016 train ({len(names)} sequences), segment defaults but the method "
         f"and K, {args.threads} torch thread(s)\n"
@@ -102,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--rules", nargs="+", default=["border"], help="segment's --foreground-rule values"
+    )
+    parser.add_argument(
+        "--cuts", nargs="+", type=int, default=[1], help="segment's --foreground-cut values"
     )
     parser.add_argument("--sequences", type=int, default=None, help="first N sequences only")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")

@@ -7,10 +7,14 @@ flow, network, linking, model fitting, upsampling and writing every output. The 
 before the clock starts. A second run times the flow stage alone (decode + resize + DIS), so that
 the share of each stage shows.
 
-Network alone: the shipped model's forward pass (``predict_masks``) on 128x224 flows with batch 1
-and batch 8, median of ``--repeats``.
+Network alone: the shipped model's forward pass on 128x224 flows (a flow-volume method such as
+ST-MS: one volume per frame) with batch 1 and batch 8, median of ``--repeats``.
 
     PYTHONPATH=src .venv/bin/python benchmarks/segment_speed.py [--frames 100] [--threads 2]
+    PYTHONPATH=src .venv/bin/python benchmarks/segment_speed.py --methods em st   # each method
+
+``--methods`` times ``segment --method M`` end to end and each method's network, in the same run
+(the first is the baseline of the ratios).
 
 ``--against SRC`` also times ``motionlayers segment`` of an earlier version on the same video in
 the same command (each run in a fresh process: this tree's, then SRC's, alternately, best of
@@ -34,7 +38,8 @@ import cv2
 import numpy as np
 import torch
 
-from motionlayers.methods.em import DEFAULT_WEIGHTS, load_em_model
+from motionlayers.methods import get_method
+from motionlayers.methods.em_network import DEFAULT_WEIGHTS
 from motionlayers.pipeline import segment_source
 from motionlayers.pipeline.options import OPTIONS
 from motionlayers.pipeline.sources import flow_samples, open_source
@@ -76,14 +81,19 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float = 25.0) -> Path
     return path
 
 
-def network_fps(batch: int, repeats: int) -> float:
-    model = load_em_model(DEFAULT_WEIGHTS)
-    flow = torch.randn(batch, 2, 128, 224) * 3
-    model.predict_masks(flow)  # warm-up
+def network_fps(method: str, batch: int, repeats: int) -> float:
+    """Frames per second of the shipped model of ``method`` alone (one sample per frame)."""
+    built = get_method(method)
+    frames = built.entry.volume
+    shape = (
+        (batch, 2, frames, 128, 224) if built.entry.input == "flow-volume" else (batch, 2, 128, 224)
+    )
+    flow = torch.randn(shape) * 3
+    built(flow)  # warm-up
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        model.predict_masks(flow)
+        built(flow)
         times.append(time.perf_counter() - start)
     return batch / statistics.median(times)
 
@@ -129,6 +139,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--against", type=Path, default=None, help="an earlier version's src/")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--methods", nargs="+", default=None, help="time segment --method M for each M too"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -157,6 +170,11 @@ def main() -> None:
         baseline = time.perf_counter() - start
         if args.against is not None:
             compare(video, args.against, args.rounds, Path(tmp_name), len(frames))
+        per_method = {}
+        for method in args.methods or []:
+            start = time.perf_counter()
+            segment_source(video, Path(tmp_name) / method, method, progress=False)
+            per_method[method] = time.perf_counter() - start
     count = len(frames)
     print(
         f"video: {name}, {count} frames of {SIZE[1]}x{SIZE[0]}, {torch.get_num_threads()} threads"
@@ -172,9 +190,23 @@ def main() -> None:
         f"  previous defaults (no border drop, no hole filling): {count / baseline:6.1f} frames/s "
         f"({1000 * baseline / count:.1f} ms/frame)"
     )
-    for batch in (1, 8):
-        fps = network_fps(batch, args.repeats)
-        print(f"network alone, 128x224, batch {batch}: {fps:7.1f} frames/s")
+    if not per_method:
+        for batch in (1, 8):
+            fps = network_fps("em", batch, args.repeats)
+            print(f"network alone, 128x224, batch {batch}: {fps:7.1f} frames/s")
+        return
+    base = next(iter(per_method))
+    print(
+        "\n| method | segment end to end (frames/s) | time vs " + base + " | network alone, "
+        "batch 1 / 8 (frames/s) |"
+    )
+    print("|---|---:|---:|---:|")
+    for method, seconds in per_method.items():
+        fps = [network_fps(method, batch, args.repeats) for batch in (1, 8)]
+        print(
+            f"| {method} | {count / seconds:.1f} | {seconds / per_method[base]:.2f}x | "
+            f"{fps[0]:.1f} / {fps[1]:.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -321,3 +321,16 @@ def test_a_recipe_starts_from_a_shipped_model_by_name(tmp_path):
         trained_file("no-such-model.pt")
     with pytest.raises(InputError, match="neither"):
         trained_file(tmp_path / "em-default.pt")  # a path is a path, not a shipped name
+
+
+def test_the_background_is_chosen_once_per_cut():
+    from motionlayers.postprocess import background_layers
+
+    labels = torch.zeros(5, 8, 8, dtype=torch.long)
+    labels[:, :, 4:] = 1  # two halves: equal areas, so the largest is decided by one pixel
+    labels[0, 0, 0] = labels[1, 0, 0] = labels[2, 0, 0] = 1  # frames 0-2 lean to layer 1
+    labels[3, 0, 4] = labels[4, 0, 4] = 0  # frames 3-4 lean to layer 0
+    assert background_layers(labels, "largest").tolist() == [1, 1, 1, 0, 0]
+    # one cut of 5: layer 1 has 3 extra pixels, layer 0 two; everything follows the cut's sum
+    assert background_layers(labels, "largest", cut=5).tolist() == [1] * 5
+    assert background_layers(labels, "largest", cut=4).tolist() == [1, 1, 1, 1, 0]

@@ -56,6 +56,17 @@ DEFAULT_WORKING_SIZE = (128, 224)
 # --- post-processing (`motionlayers.postprocess`) ---------------------------------------------
 FOREGROUND_RULES = ("border", "largest")
 """Valid values of ``rule`` in `background_layers`; the first is the default."""
+LINKINGS = ("hungarian", "greedy")
+"""How labels are linked over time (``--linking``; thesis eq. 3.9): one-to-one (Hungarian; the
+default: labels are permuted, never merged) or the thesis's greedy argmax (two labels may
+merge), which restarts every `LINK_CUT` frames."""
+LINK_CUT = 10
+"""Frames per cut of greedy linking (thesis 3.3.5: subsequences of 10 frames); consecutive cuts
+are joined one-to-one."""
+FOREGROUND_CUT = 1
+"""Frames over which the background layer is chosen at once (``--foreground-cut``): the rule's
+scores (border pixels explained, areas) are summed over each cut of this many consecutive
+frames, whose linked labels then share one background; 1 decides every frame alone."""
 EXPLAINED_RATIO = 3.0
 """Default ``ratio`` of `absorb_explained`, chosen on DAVIS-2016 train (every third scored
 frame, with segment's other steps): 6 until the border-hugging segments were dropped

@@ -27,8 +27,11 @@ from motionlayers.defaults import (
     EVENT_WINDOW_RULE,
     EXPLAINED_RATIO,
     FLOW_METHODS,
+    FOREGROUND_CUT,
     FOREGROUND_RULES,
     HOLE_FRACTION,
+    LINK_CUT,
+    LINKINGS,
     SNAP_RADIUS,
     TEMPORAL_RADIUS,
 )
@@ -122,6 +125,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         int,
         TEMPORAL_RADIUS,
         "average the linked layer masks over this many frames on each side, along the flow; 0: off",
+    )
+    flows.add_argument(
+        "--linking",
+        default=UNSET,
+        choices=LINKINGS,
+        help="how layer labels are linked over time (thesis eq. 3.9): one-to-one, or the "
+        f"thesis's greedy argmax, which may merge labels, in cuts of {LINK_CUT} frames "
+        f"(default {LINKINGS[0]})",
+    )
+    _number(
+        flows,
+        "--foreground-cut",
+        int,
+        FOREGROUND_CUT,
+        "choose the background once per cut of this many frames (their linked labels share "
+        "it; the rule's scores summed over the cut); 1: every frame alone",
     )
     _number(
         flows,

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from motionlayers.defaults import LINK_CUT, LINKINGS
 from motionlayers.errors import ShapeError
 from motionlayers.methods.registry import Method
 from motionlayers.motion import fit
@@ -101,6 +102,8 @@ class Steps:
     batch_size: int
     temporal_radius: int
     foreground_rule: str
+    foreground_cut: int
+    linking: str
     explained_ratio: float
     snap_radius: float
     colour_weight: float
@@ -113,13 +116,13 @@ class Steps:
 
 
 def predict_stream(
-    samples: Iterable[FlowSample], method: Method, batch_size: int
+    samples: Iterable[FlowSample], method: Method, batch_size: int, linking: str = LINKINGS[0]
 ) -> Iterator[tuple[FlowSample, torch.Tensor]]:
     """``(sample, masks (K, h, w))`` of each sample in order: the method run on batches of
     ``batch_size`` samples of its input kind (flows, working-size frames, or flow volumes
-    around each frame, `volume_stream`)."""
+    around each frame, `volume_stream`, linked with ``linking``)."""
     if method.entry.input == "flow-volume":
-        yield from volume_stream(samples, method, batch_size)
+        yield from volume_stream(samples, method, batch_size, linking)
         return
     if method.entry.input not in ("flow-pair", "frames"):
         raise ShapeError(f"method {method.name} reads {method.entry.input}, not flows or frames")
@@ -133,21 +136,22 @@ def predict_stream(
 
 
 def volume_stream(
-    samples: Iterable[FlowSample], method: Method, batch_size: int
+    samples: Iterable[FlowSample], method: Method, batch_size: int, linking: str = LINKINGS[0]
 ) -> Iterator[tuple[FlowSample, torch.Tensor]]:
     """A flow-volume method on a stream: volumes of ``T = entry.volume`` flows start every
     ``s = entry.stride`` frames; the volume that starts at ``i s - (T - s) // 2`` gives the
     masks of frames ``i s .. i s + s - 1`` (its central ``s`` frames). Flows before the first
     frame or after the last repeat the end ones (as ST-MS's triplets at the ends of a video).
     Volumes that overlap (``s < T``) are linked on the frames they share before their central
-    masks are taken (eq. 3.9, `VolumeLinker`; one-to-one)."""
+    masks are taken (eq. 3.9, `VolumeLinker` with ``linking``: one-to-one, or greedy within
+    cuts of `LINK_CUT` volumes)."""
     length, stride = method.entry.volume, method.entry.stride
     offset = (length - stride) // 2
     kept: dict[int, FlowSample] = {}
     iterator = iter(samples)
     seen, done, start = 0, False, 0  # `start`: first frame owned by the next volume
     pending: list[tuple[int, torch.Tensor]] = []  # (first owned frame, volume)
-    link = VolumeLinker(shift=stride) if stride < length else None
+    link = VolumeLinker(stride, linking, LINK_CUT) if stride < length else None
 
     def pull_until(last: int) -> None:
         nonlocal seen, done
@@ -241,14 +245,18 @@ def layered_frames(
     """The shared stage of flow-based sources, at the working size (labels not yet full-size:
     `full_size` does that): linking, smoothing, motion models, background, absorption,
     background first."""
-    predictions = predict_stream(samples, method, steps.batch_size)
+    predictions = predict_stream(samples, method, steps.batch_size, steps.linking)
     entry = method.entry
     if entry.input == "flow-volume" and entry.stride < entry.volume:
         linked = predictions  # linked on the frames that the volumes share (`volume_stream`)
     else:
-        link = Linker()
+        link = Linker(method=steps.linking)
         linked = ((s, link(m)) for s, m in predictions)
-    for block, soft in smooth_stream(linked, steps.temporal_radius, steps.batch_size):
+    # blocks hold whole cuts of the background choice (`background_layers`' cut): a block's
+    # frames are in memory together, so a cut of N frames holds at least N
+    cut = steps.foreground_cut
+    block_size = cut * -(-steps.batch_size // cut)
+    for block, soft in smooth_stream(linked, steps.temporal_radius, block_size):
         flows = torch.stack([s.flow for s in block])
         soft, theta = _layers(soft, flows, steps)
         areas = labels_to_masks(masks_to_labels(soft), soft.shape[1]).mean((-2, -1)).numpy()
@@ -275,7 +283,9 @@ def _layers(
     first = labels_to_masks(masks_to_labels(soft), count)
     theta = fit(flows, first, MOTION_MODEL, "l1")
     labels = masks_to_labels(soft)
-    background = background_layers(labels, steps.foreground_rule, flows, theta, MOTION_MODEL)
+    background = background_layers(
+        labels, steps.foreground_rule, flows, theta, MOTION_MODEL, cut=steps.foreground_cut
+    )
     soft = absorb_explained(soft, background, flows, theta, MOTION_MODEL, steps.explained_ratio)
     final = labels_to_masks(masks_to_labels(soft), count)
     changed = (final != first).flatten(1).any(1)

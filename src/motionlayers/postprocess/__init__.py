@@ -18,6 +18,7 @@ from motionlayers.postprocess.components import (
 )
 from motionlayers.postprocess.foreground import (
     EXPLAINED_RATIO,
+    FOREGROUND_CUT,
     FOREGROUND_RULES,
     absorb_explained,
     background_layers,
@@ -56,6 +57,7 @@ __all__ = [
     "BORDER_CONTACT_LIMIT",
     "COLOUR_WEIGHT",
     "EXPLAINED_RATIO",
+    "FOREGROUND_CUT",
     "FOREGROUND_RULES",
     "HOLE_FRACTION",
     "LINKINGS",

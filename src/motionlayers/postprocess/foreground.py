@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import torch
 
-from motionlayers.defaults import EXPLAINED_RATIO, FOREGROUND_RULES
+from motionlayers.defaults import EXPLAINED_RATIO, FOREGROUND_CUT, FOREGROUND_RULES
 from motionlayers.errors import InputError, ShapeError
 from motionlayers.motion import distance_map, render
 from motionlayers.postprocess.upsample import masks_to_labels
@@ -39,6 +39,7 @@ def background_layers(
     theta: torch.Tensor | None = None,
     model: str = "quadratic12",
     band: int = 4,
+    cut: int = FOREGROUND_CUT,
 ) -> torch.Tensor:
     """Index of the background layer of each frame.
 
@@ -49,10 +50,15 @@ def background_layers(
             border pixels each layer's model explains best (smallest L1 residual); without them,
             the border pixels each layer covers.
         band: border width in pixels.
+        cut: the frames are taken as consecutive cuts of ``cut`` frames (the first at frame
+            0; the last may be shorter), whose linked labels share one background: the rule's
+            counts are summed over each cut. 1: every frame alone.
 
     Returns:
         ``(B,)`` int64.
     """
+    if cut < 1:
+        raise InputError("cut", f"must be at least 1, got {cut}")
     if labels.ndim != 3:
         raise ShapeError(f"background_layers: expected (B, H, W) labels, got {labels.shape}")
     if rule not in FOREGROUND_RULES:
@@ -62,7 +68,7 @@ def background_layers(
     layers = int(labels.max()) + 1 if theta is None else theta.shape[1]
     if rule == "largest":
         counts = torch.stack([torch.bincount(f.reshape(-1), minlength=layers) for f in labels])
-        return counts.argmax(1)
+        return _per_cut(counts, cut).argmax(1)
     height, width = labels.shape[-2:]
     ring = border_band(height, width, band).to(labels.device)
     if flow is not None and theta is not None:
@@ -71,7 +77,17 @@ def background_layers(
     else:
         best = labels
     counts = torch.stack([torch.bincount(f[ring], minlength=layers) for f in best.long()])
-    return counts.argmax(1)
+    return _per_cut(counts, cut).argmax(1)
+
+
+def _per_cut(counts: torch.Tensor, cut: int) -> torch.Tensor:
+    """``(B, K)`` counts with each frame's row replaced by the sum over its cut."""
+    if cut == 1:
+        return counts
+    group = torch.arange(len(counts), device=counts.device) // cut
+    sums = torch.zeros(int(group[-1]) + 1, counts.shape[1], dtype=counts.dtype)
+    sums = sums.to(counts.device).index_add_(0, group, counts)
+    return sums[group]
 
 
 def foreground_masks(labels: torch.Tensor | np.ndarray, background: torch.Tensor) -> np.ndarray:

@@ -26,11 +26,9 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from motionlayers.defaults import LINK_CUT, LINKINGS
 from motionlayers.errors import InputError, ShapeError
 from motionlayers.postprocess.upsample import masks_to_labels
-
-LINKINGS = ("hungarian", "greedy")
-"""Valid values of ``method`` in this module."""
 
 
 def iou_matrix(reference: np.ndarray, labels: np.ndarray, layers: int) -> np.ndarray:
@@ -101,12 +99,20 @@ def link_labels(labels: np.ndarray, layers: int, method: str = "hungarian") -> n
 
 
 class Linker:
-    """Hungarian linking of a stream of soft masks, one frame at a time (what `link_masks`
-    does to a whole sequence): each frame's channels are permuted to best match the previous
-    frame's linked labels (eq. 3.9). ``previous``: the linked labels to start from."""
+    """Linking of a stream of soft masks, one frame at a time (what `link_masks` does to a
+    whole sequence): each frame's channels are renamed to best match the previous frame's
+    linked labels (eq. 3.9). ``previous``: the linked labels to start from.
 
-    def __init__(self, previous: np.ndarray | None = None):
-        self.previous = previous
+    ``method="hungarian"`` permutes the channels; ``"greedy"`` may merge them and restarts
+    every ``cut`` frames (consecutive cuts joined one-to-one), as `VolumeLinker`.
+    """
+
+    def __init__(
+        self, previous: np.ndarray | None = None, method: str = "hungarian", cut: int = LINK_CUT
+    ):
+        if method not in LINKINGS:
+            raise InputError("linking", f"unknown method {method!r}; valid: {', '.join(LINKINGS)}")
+        self.previous, self.method, self.cut, self.count = previous, method, cut, 0
 
     def order(self, masks: torch.Tensor) -> torch.Tensor:
         """``(K,)`` int64: the channel order that links ``masks (K, h, w)`` to the previous
@@ -121,8 +127,21 @@ class Linker:
         return torch.as_tensor(np.argsort(table))
 
     def __call__(self, masks: torch.Tensor) -> torch.Tensor:
-        """``(K, h, w)`` -> the same masks, channels permuted (`order`)."""
-        return masks[self.order(masks).to(masks.device)]
+        """``(K, h, w)`` -> the linked masks: channels permuted (`order`), or merged by a
+        greedy table."""
+        if self.method == "hungarian":
+            return masks[self.order(masks).to(masks.device)]
+        labels = masks.argmax(0).cpu().numpy()
+        fresh = self.previous is None or self.previous.shape != labels.shape
+        method = "hungarian" if self.count % self.cut == 0 else "greedy"
+        self.count += 1
+        if fresh:
+            self.previous = labels
+            return masks
+        table = link_pair([self.previous], [labels], masks.shape[0], method)
+        linked = relabel_masks(masks, table)
+        self.previous = linked.argmax(0).cpu().numpy()
+        return linked
 
 
 def relabel_masks(masks: torch.Tensor, table: np.ndarray) -> torch.Tensor:
