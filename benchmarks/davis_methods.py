@@ -13,8 +13,11 @@ same post-processing for every method) into a temporary folder, then scores it:
 - **GT bound**: the best subset of the written layers per cut of 10 frames, chosen with the
   ground truth (thesis eq. 3.11, all 2^K subsets), labelled as using ground truth.
 
-``method:K:CHECKPOINT`` runs a checkpoint instead of the shipped model (its K). Prints a
-Markdown table; times are the whole command's (flow included) per frame.
+``method:K:CHECKPOINT`` runs a checkpoint instead of the shipped model (its K). ``--raw``
+turns segment's post-processing off (no smoothing, absorption, snapping, colour, border or hole
+steps: the network's linked layers upsampled), as the thesis scores its ablations (Table 3.1,
+with ``--linking greedy``: its greedy linking in cuts of 10 frames). Prints a Markdown table;
+times are the whole command's (flow included) per frame.
 """
 
 from __future__ import annotations
@@ -31,6 +34,15 @@ from motionlayers.eval import evaluate_folders
 from motionlayers.pipeline.segmentation import segment_source
 
 DEFAULT_ROOT = Path("/work/shared/data/davis2016-train")
+RAW = {
+    "temporal_radius": 0,
+    "explained_ratio": 0.0,
+    "snap_radius": 0.0,
+    "colour_weight": 0.0,
+    "border_limit": 0.0,
+    "hole_fraction": 0.0,
+}
+"""segment's options that turn its post-processing off."""
 
 
 def _j(pred: Path, gt: Path, selection: str, sequences: list[str]) -> float:
@@ -63,7 +75,12 @@ def run(args: argparse.Namespace) -> int:
             layers_text, _, checkpoint = rest.partition(":")
             for rule, cut in [(r, c) for r in args.rules for c in args.cuts]:
                 out = Path(tmp_name) / f"{name}-{layers_text}-{rule}-{cut}"
-                options: dict[str, object] = {"foreground_rule": rule, "foreground_cut": cut}
+                options: dict[str, object] = {
+                    "foreground_rule": rule,
+                    "foreground_cut": cut,
+                    "linking": args.linking,
+                    **(RAW if args.raw else {}),
+                }
                 if checkpoint:
                     options["checkpoint"] = checkpoint
                 elif layers_text:
@@ -80,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{spec} {rule} {cut}: {scores} {seconds:.0f} s", file=sys.stderr, flush=True)
     print(
         f"\nDAVIS-2016 train ({len(names)} sequences), segment defaults but the method "
-        f"and K, {args.threads} torch thread(s)\n"
+        f"and K, linking {args.linking}{', no post-processing' if args.raw else ''}, "
+        f"{args.threads} torch thread(s)\n"
     )
     print("| method | foreground rule | J no GT | J GT bound (cut 10) | s / frame | frames |")
     print("|---|---|---:|---:|---:|---:|")
@@ -107,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cuts", nargs="+", type=int, default=[1], help="segment's --foreground-cut values"
     )
+    parser.add_argument("--linking", default="hungarian", help="segment's --linking")
+    parser.add_argument("--raw", action="store_true", help="no post-processing (see above)")
     parser.add_argument("--sequences", type=int, default=None, help="first N sequences only")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")

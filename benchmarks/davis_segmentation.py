@@ -1,5 +1,5 @@
-"""Motion segmentation on DAVIS-2016 (train split): the EM network and the classical baselines,
-scored with the davis16 protocol (J, mean of sequence means) and timed.
+"""Motion segmentation on DAVIS-2016 (train split): the EM and ST-MS networks and the classical
+baselines, scored with the davis16 protocol (J, mean of sequence means) and timed.
 
     PYTHONPATH=src .venv/bin/python benchmarks/davis_segmentation.py \
         --methods em classical-em:1 classical-em:10 classical-em:100 robust-layers
@@ -23,8 +23,9 @@ its segments hugging the border dropped with ``--border-limit`` and its holes fi
 - ``GT`` the upper bound of thesis Table 2.5: the best subset of the layers that ``segment``
   writes (border rule), chosen with the ground truth (exhaustive selection per cut of 10 frames).
 
-``em`` uses the shipped default model unless ``--checkpoint`` is given; ``classical-em:N`` is
-classical EM with N initialisations selected by likelihood.
+``em`` and ``st`` use the shipped models (``--layers``) unless ``--checkpoint`` or
+``em:CKPT`` / ``st:CKPT`` name one; ``classical-em:N`` is classical EM with N initialisations
+selected by likelihood.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ from motionlayers.flow import FLOW_OVERSAMPLING
 from motionlayers.io import list_masks, read_mask, write_mask
 from motionlayers.methods import get_method
 from motionlayers.motion import fit
-from motionlayers.pipeline.sources import flow_samples, open_source
+from motionlayers.pipeline.sources import FlowSample, flow_samples, open_source
+from motionlayers.pipeline.stream import volume_stream
 from motionlayers.postprocess import (
     BORDER_CONTACT_LIMIT,
     COLOUR_WEIGHT,
@@ -81,16 +83,30 @@ def sequence_flows(
 
 
 def method_of(spec: str, layers: int | None, checkpoint: str | None):  # type: ignore[no-untyped-def]
-    """``"em"``, ``"classical-em:N"`` or ``"robust-layers"`` -> a pipeline `Method`."""
-    name, _, inits = spec.partition(":")
+    """``"em"``, ``"st"``, ``"em:CKPT"`` / ``"st:CKPT"`` (a checkpoint), ``"classical-em:N"`` or
+    ``"robust-layers"`` -> a pipeline `Method`."""
+    name, _, rest = spec.partition(":")
     options: dict[str, object] = {}
     if name == "classical-em":
-        options["initialisations"] = int(inits or 10)
-    return get_method(name, layers, "cpu", checkpoint if name == "em" else None, **options)
+        options["initialisations"] = int(rest or 10)
+    trained = (rest or checkpoint) if name in ("em", "st") else None
+    return get_method(name, None if trained else layers, "cpu", trained, **options)
+
+
+def predict_sequence(method, flows: torch.Tensor, batch: int, linking: str) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    """Soft masks ``(T, K, h, w)`` of a sequence's flows ``(T, 2, h, w)``: flow pairs in
+    batches, or (a flow-volume method such as ST-MS) the pipeline's volumes around each frame,
+    linked on the frames they share (`volume_stream`)."""
+    if method.entry.input != "flow-volume":
+        return torch.cat([method(flows[i : i + batch]).masks for i in range(0, len(flows), batch)])
+    samples = [
+        FlowSample(t, str(t), flow, None, tuple(flow.shape[-2:])) for t, flow in enumerate(flows)
+    ]
+    return torch.stack([masks for _, masks in volume_stream(samples, method, batch, linking)])
 
 
 def foregrounds(
-    soft: torch.Tensor, flows: torch.Tensor, ratio: float
+    soft: torch.Tensor, flows: torch.Tensor, ratio: float, cut: int = 1
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Per rule, the soft masks after `absorb_explained` with that rule's background, and the
     background ``(T,)``; also the masks that ``segment`` writes (border rule) for the GT bound."""
@@ -99,9 +115,9 @@ def foregrounds(
     out = {}
     for rule in RULES:
         if rule == "border-labels":
-            bg = background_layers(labels, "border")
+            bg = background_layers(labels, "border", cut=cut)
         else:
-            bg = background_layers(labels, rule, flows, theta, MODEL)
+            bg = background_layers(labels, rule, flows, theta, MODEL, cut=cut)
         out[rule] = (absorb_explained(soft, bg, flows, theta, MODEL, ratio), bg)
     return out, out["border"][0]
 
@@ -139,9 +155,9 @@ def run(args: argparse.Namespace) -> int:
             (tmp / "gt" / seq).mkdir(parents=True)
             for stem in stems[: end + 1]:
                 (tmp / "gt" / seq / f"{stem}.png").symlink_to(gt[stem].resolve())
-            stems, flows = stems[1:end], flows[1:end]
-            data[seq] = (stems, flows, read_mask(gt[stems[0]]).shape)
-        frames_total = sum(len(s) for s, _, _ in data.values())
+            # a volume method reads the flows around the scored frames too: keep them all
+            data[seq] = (stems[1:end], flows, read_mask(gt[stems[1]]).shape, end)
+        frames_total = sum(len(s) for s, _, _, _ in data.values())
         print(
             f"flows of {frames_total} frames ready in {time.perf_counter() - start:.1f} s",
             file=sys.stderr,
@@ -155,18 +171,19 @@ def run(args: argparse.Namespace) -> int:
         for spec in args.methods:
             method = method_of(spec, args.layers, args.checkpoint)
             seconds = 0.0
-            for seq, (stems, flows, gt_size) in data.items():
+            for seq, (stems, every_flow, gt_size, end) in data.items():
                 start = time.perf_counter()
-                soft = torch.cat(
-                    [
-                        method(flows[i : i + args.batch_size]).masks
-                        for i in range(0, len(flows), args.batch_size)
-                    ]
-                )
+                context = every_flow if method.entry.input == "flow-volume" else every_flow[:end]
+                soft = predict_sequence(method, context, args.batch_size, args.linking)[1:end]
+                flows = every_flow[1:end]
                 seconds += time.perf_counter() - start
                 along = None if args.plain_temporal else flows
-                soft = smooth_masks(link_masks(soft), args.temporal_radius, along)
-                per_rule, written = foregrounds(soft, flows, args.explained_ratio)
+                if method.entry.input != "flow-volume":  # volumes come linked
+                    soft = link_masks(soft, args.linking)
+                soft = smooth_masks(soft, args.temporal_radius, along)
+                per_rule, written = foregrounds(
+                    soft, flows, args.explained_ratio, args.foreground_cut
+                )
                 for t, stem in enumerate(stems):
                     frame = guide_frame(frames_root / seq, stem, gt_size)
                     bg_written = int(per_rule["border"][1][t])
@@ -191,7 +208,8 @@ def run(args: argparse.Namespace) -> int:
         f"explained ratio {args.explained_ratio:g}, temporal radius {args.temporal_radius}, "
         f"snap radius {args.snap_radius:g}, colour weight {args.colour:g}, border limit "
         f"{args.border_limit:g}, hole fraction {args.hole_fraction:g}"
-        f"{', plain temporal mean' if args.plain_temporal else ''}\n"
+        f"{', plain temporal mean' if args.plain_temporal else ''}, linking {args.linking}, "
+        f"foreground cut {args.foreground_cut}\n"
     )
     print(
         "| method | K | "
@@ -222,9 +240,17 @@ def main(argv: list[str] | None = None) -> int:
         "--methods",
         nargs="+",
         default=["em", "classical-em:1", "classical-em:10", "classical-em:100", "robust-layers"],
-        help="em, classical-em:N (N initialisations), robust-layers",
+        help="em, st, classical-em:N (N initialisations), robust-layers",
     )
-    parser.add_argument("--checkpoint", default=None, help="EM checkpoint (default: shipped model)")
+    parser.add_argument(
+        "--checkpoint", default=None, help="em or st checkpoint (default: the shipped model)"
+    )
+    parser.add_argument(
+        "--foreground-cut", type=int, default=1, help="segment's --foreground-cut (1: per frame)"
+    )
+    parser.add_argument(
+        "--linking", default="hungarian", help="hungarian or greedy (in cuts of 10 frames)"
+    )
     parser.add_argument("--layers", type=int, default=None, help="K (default: the method's)")
     parser.add_argument("--sequences", type=int, default=30, help="first N sequences")
     parser.add_argument(

@@ -334,3 +334,19 @@ def test_the_background_is_chosen_once_per_cut():
     # one cut of 5: layer 1 has 3 extra pixels, layer 0 two; everything follows the cut's sum
     assert background_layers(labels, "largest", cut=5).tolist() == [1] * 5
     assert background_layers(labels, "largest", cut=4).tolist() == [1, 1, 1, 1, 0]
+
+
+def test_frame_linker_greedy_merges_within_a_cut_and_joins_cuts_one_to_one():
+    from motionlayers.postprocess import Linker
+
+    whole = torch.zeros(2, 4, 4)
+    whole[0] = 1
+    split = torch.zeros(2, 4, 4)
+    split[0, :, :2] = 1
+    split[1, :, 2:] = 1
+    link = Linker(method="greedy", cut=2)
+    assert torch.equal(link(whole), whole)  # frame 0: the reference
+    merged = link(split)  # frame 1, same cut: both labels go to layer 0
+    assert merged[0].sum() == 16 and merged[1].sum() == 0
+    joined = link(split)  # frame 2 starts a cut: one-to-one, nothing merges
+    assert joined[0].sum() == joined[1].sum() == 8

@@ -41,7 +41,7 @@ FLOW_METHODS = ("classical-em", "em", "robust-layers", "st")
 SHIPPED_MODELS = {
     "em": {2: "em-default.pt", 4: "em-k4.pt"},
     "evlayerseg": {2: "evlayerseg-default.pt"},
-    "st": {4: "st-k4.pt", 2: "st-k2.pt"},
+    "st": {2: "st-k2.pt", 4: "st-k4.pt"},
 }
 """Method -> {K: weights file in ``motionlayers/weights``} of the models that ship with the
 package (each with its model card, the same name ending ``.md``); a method's first entry is its
