@@ -252,9 +252,10 @@ def test_temporal_consistency_reduces_label_flicker_of_a_tiny_trained_model():
 
 
 def test_whole_video_inference_gives_every_frame_a_mask(tmp_path):
+    from tests.test_one_path import SIZE, _frames
+
     from motionlayers.methods.st import export_weights
     from motionlayers.pipeline.segmentation import segment_source
-    from tests.test_one_path import SIZE, _frames
 
     weights = export_weights(STMSMethod(layers=2, net=TINY_NET), tmp_path / "st.pt")
     result = segment_source(
