@@ -31,6 +31,11 @@ from motionlayers.errors import InputError, ShapeError
 from motionlayers.postprocess.upsample import masks_to_labels
 
 
+def _check_linking(method: str) -> None:
+    if method not in LINKINGS:
+        raise InputError("linking", f"unknown method {method!r}; valid: {', '.join(LINKINGS)}")
+
+
 def iou_matrix(reference: np.ndarray, labels: np.ndarray, layers: int) -> np.ndarray:
     """IoU of every pair of segments: ``J[k, l] = IoU(reference == k, labels == l)``.
 
@@ -58,8 +63,7 @@ def relabel_table(score: np.ndarray, method: str = "hungarian") -> np.ndarray:
         ``(K,)`` int64 ``table`` with ``table[l] = l*``: a permutation for ``"hungarian"``, possibly
         many-to-one for ``"greedy"``.
     """
-    if method not in LINKINGS:
-        raise InputError("linking", f"unknown method {method!r}; valid: {', '.join(LINKINGS)}")
+    _check_linking(method)
     if method == "greedy":
         return np.argmax(score, axis=0).astype(np.int64)
     rows, cols = linear_sum_assignment(score, maximize=True)
@@ -110,8 +114,7 @@ class Linker:
     def __init__(
         self, previous: np.ndarray | None = None, method: str = "hungarian", cut: int = LINK_CUT
     ):
-        if method not in LINKINGS:
-            raise InputError("linking", f"unknown method {method!r}; valid: {', '.join(LINKINGS)}")
+        _check_linking(method)
         self.previous, self.method, self.cut, self.count = previous, method, cut, 0
 
     def order(self, masks: torch.Tensor) -> torch.Tensor:
@@ -170,8 +173,7 @@ class VolumeLinker:
     """
 
     def __init__(self, shift: int = 1, method: str = "hungarian", cut: int | None = None):
-        if method not in LINKINGS:
-            raise InputError("linking", f"unknown method {method!r}; valid: {', '.join(LINKINGS)}")
+        _check_linking(method)
         if shift < 1 or (cut is not None and cut < 1):
             raise InputError("linking", f"need shift >= 1 and cut >= 1, got {shift}, {cut}")
         self.shift, self.method, self.cut = shift, method, cut
