@@ -36,12 +36,13 @@ DEFAULT_FLOW_FORMAT = "flo"
 DEFAULT_METHOD = "em"
 """The method `segment_source` and ``motionlayers segment`` use when none is given: the EM
 network with the shipped default model (``motionlayers/weights/em-default.pt``)."""
-FLOW_METHODS = ("classical-em", "em", "robust-layers", "st")
+FLOW_METHODS = ("classical-em", "em", "lt", "robust-layers", "st")
 """The built-in methods that segment flows, sorted."""
 SHIPPED_MODELS = {
     "em": {2: "em-default.pt", 4: "em-k4.pt"},
     "evlayerseg": {2: "evlayerseg-default.pt"},
     "st": {2: "st-k2.pt", 4: "st-k4.pt"},
+    "lt": {2: "lt-k2.pt", 4: "lt-k4.pt"},
 }
 """Method -> {K: weights file in ``motionlayers/weights``} of the models that ship with the
 package (each with its model card, the same name ending ``.md``); a method's first entry is its

@@ -134,6 +134,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"thesis's greedy argmax, which may merge labels, in cuts of {LINK_CUT} frames "
         f"(default {LINKINGS[0]})",
     )
+    flows.add_argument(
+        "--chunk",
+        type=int,
+        default=UNSET,
+        help="methods that read volumes of any length (lt): frames segmented per pass; 0: the "
+        "whole video in one pass (memory grows with its length) (default: the method's, 10)",
+    )
+    flows.add_argument(
+        "--chunk-overlap",
+        type=int,
+        default=UNSET,
+        help="frames that consecutive chunks share, on which their labels are linked (eq. 3.9); "
+        "0: none, chunks joined frame to frame (default: the method's, 2)",
+    )
     _number(
         flows,
         "--foreground-cut",

@@ -130,21 +130,32 @@ def corrupt_one_flow(
     flow: torch.Tensor, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, int]:
     """Ch. 3's second augmentation: one flow of each volume replaced by noise, to mimic a badly
-    estimated flow (thesis 3.4.3). The same time index for the whole batch, drawn uniformly;
-    each sample's and channel's noise is Gaussian with that flow's own mean and standard
-    deviation (the authors' code scales by the variance, which for flows in pixels is a far
-    larger noise: we read it as a slip). Applied to the network's *input* only: the loss keeps
-    the true flow.
+    estimated flow (thesis 3.4.3); `corrupt_run` of one flow. ``-> (volume, index)``."""
+    return corrupt_run(flow, 1, generator)
 
-    ``(B, 2, T, H, W) -> ((B, 2, T, H, W), index)``; the input is not modified.
+
+def corrupt_run(
+    flow: torch.Tensor, length: int = 1, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, int]:
+    """``length`` consecutive flows of each volume replaced by noise (ch. 3: one flow of a
+    triplet; ch. 4: runs of a few of the nine flows). The same run for the whole batch, its
+    start drawn uniformly; each sample's, channel's and flow's noise is Gaussian with that
+    flow's own mean and standard deviation (the authors' code scales by the variance, which for
+    flows in pixels is a far larger noise: we read it as a slip). Applied to the network's
+    *input* only: the loss keeps the true flow.
+
+    ``(B, 2, T, H, W) -> ((B, 2, T, H, W), start)``; the input is not modified.
     """
     if flow.ndim != 5 or flow.shape[1] != 2:
         raise ShapeError(f"flow: expected (B, 2, T, H, W), got {tuple(flow.shape)}")
-    index = int(torch.randint(flow.shape[2], (), generator=generator))
-    chosen = flow[:, :, index]
-    mean = chosen.mean((2, 3), keepdim=True)
-    std = chosen.std((2, 3), keepdim=True) if chosen[0, 0].numel() > 1 else torch.ones_like(mean)
+    if not 1 <= length <= flow.shape[2]:
+        raise InputError("length", f"need 1 <= run length <= {flow.shape[2]} flows, got {length}")
+    start = int(torch.randint(flow.shape[2] - length + 1, (), generator=generator))
+    chosen = flow[:, :, start : start + length]
+    mean = chosen.mean((3, 4), keepdim=True)
+    single = chosen[0, 0, 0].numel() <= 1
+    std = torch.ones_like(mean) if single else chosen.std((3, 4), keepdim=True)
     noise = torch.randn(chosen.shape, generator=generator, dtype=torch.float32)
     out = flow.clone()
-    out[:, :, index] = noise.to(flow.device, flow.dtype) * std + mean
-    return out, index
+    out[:, :, start : start + length] = noise.to(flow.device, flow.dtype) * std + mean
+    return out, start

@@ -23,6 +23,7 @@ from motionlayers.losses.events import (
 )
 from motionlayers.losses.targets import mask_cross_entropy, motion_l1
 from motionlayers.losses.temporal import (
+    LT_MODEL,
     OCCLUSION_SHARE,
     ST_MODEL,
     STLoss,
@@ -36,6 +37,7 @@ from motionlayers.losses.temporal import (
 __all__ = [
     "NORMALISATIONS",
     "OCCLUSION_SHARE",
+    "LT_MODEL",
     "ST_MODEL",
     "TIMESTAMP_NORMALISATIONS",
     "AverageTimestampLoss",

@@ -34,6 +34,9 @@ from motionlayers.motion import fit, parse_model, render
 
 ST_MODEL = "quadratic12+linear"
 """The space-time model of ST-MS (eq. 3.1-3.3): 12 quadratic coefficients, each linear in t."""
+LT_MODEL = "quadratic12+spline3"
+"""The space-time model of LT-MS (eq. 4.1-4.5): 12 quadratic coefficients, each a cubic
+B-spline in t with control points every 3 frames (4 control points, 48 parameters, for T = 9)."""
 OCCLUSION_SHARE = 0.01
 """eta of eq. 3.6: the share of sites with the largest temporal flow differences left out."""
 

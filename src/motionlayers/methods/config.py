@@ -57,6 +57,8 @@ DATA = {
         "synthetic_layers": Key(int, low=1, high=64),
         "synthetic_share": Key(float, low=0.0, high=0.95),
         "backend": Key(str),
+        "frames": Key(int, low=1, high=256),
+        "val_volumes": Key(int | None, low=1),
     },
     "event-window": {
         **_COMMON_DATA,
@@ -98,6 +100,9 @@ MODEL_BOUNDS = {
     "beta": Key(float, low=0.0),
     "occlusion_share": Key(float, low=0.0, high=0.5),
     "corrupt_p": Key(float, low=0.0, high=1.0),
+    "corrupt_max_run": Key(int, low=1, high=64),
+    "warmup_steps": Key(int, low=0),
+    "decay_every": Key(int, low=1),
 }
 """Ranges and choices of model hyperparameters, by name (their types come from the
 constructor's hints; see `_model_rules` for those of the motion models and losses); every
@@ -106,6 +111,7 @@ _NETS = {
     "em": ("unet", "UNet", 2, {"dims": Key(int, choices=(2,))}),  # flows are 2D
     "evlayerseg": ("evlayerseg", "EVLayerSegNet", 2, {}),
     "st": ("unet", "UNet", 2, {"dims": Key(int, choices=(3,))}),  # volumes: 3D
+    "lt": ("unet", "UNet", 2, {"dims": Key(int, choices=(3,))}),
 }
 """``model.net`` of each method: module of `motionlayers.nets`, class, how many leading
 arguments the method sets itself (input channels, K), and rules of its other arguments."""
@@ -233,6 +239,12 @@ def check_config(config: dict[str, Any], method: str, origin: str = "config") ->
     )
     if isinstance(model.get("net"), dict) and method in _NETS:
         check_section(model["net"], _net_keys(method), "model.net.", origin)
+    if isinstance(model.get("decoder"), dict):
+        from motionlayers.nets.mask_decoder import QueryMaskDecoder
+
+        rules = {"dropout": Key(float, low=0.0, high=0.99)}
+        keys = _signature_keys(QueryMaskDecoder, 3, rules)  # K and channels: set by the method
+        check_section(model["decoder"], keys, "model.decoder.", origin)
     if isinstance(model.get("augment"), dict):
         check_section(model["augment"], _AUGMENT, "model.augment.", origin)
     data = config["data"]

@@ -78,6 +78,9 @@ class MethodEntry:
         volume: T, the flows per sample of a flow-volume method; 1 otherwise.
         stride: frames between the starts of consecutive volumes (1: one volume per frame, whose
             central masks are kept; ``volume``: disjoint chunks, every mask kept).
+        any_length: a flow-volume method that reads volumes of any length (LT-MS): ``volume``
+            and ``stride`` are then its default chunk (``--chunk`` and ``--chunk-overlap``
+            change them; ``--chunk 0`` reads the whole video in one pass).
         module: its ``LightningModule`` class (None: not trainable).
         load: its checkpoint loader ``(path, map_location) -> module``.
         recipes: names of its recipes in ``motionlayers/configs`` (the first is the default).
@@ -95,6 +98,7 @@ class MethodEntry:
     fixed_layers: bool = False
     volume: int = 1
     stride: int = 1
+    any_length: bool = False
     module: CodeRef | None = None
     load: CodeRef | None = None
     recipes: tuple[str, ...] = ()
@@ -108,7 +112,7 @@ class MethodEntry:
             )
         if self.volume < 1 or not 1 <= self.stride <= self.volume:
             raise ValueError(f"method {self.name}: need 1 <= stride <= volume")
-        if self.input != "flow-volume" and self.volume != 1:
+        if self.input != "flow-volume" and (self.volume != 1 or self.any_length):
             raise ValueError(f"method {self.name}: only a flow-volume method has a volume")
 
     @property
@@ -167,6 +171,21 @@ BUILTIN = (
         load="motionlayers.methods.st:load_st_model",
         recipes=("st", "st-k2", "st-davis-k4", "st-davis-k2", "st-tiny"),
         datasets="motionlayers.methods.st:build_st_datasets",
+    ),
+    MethodEntry(
+        name="lt",
+        input="flow-volume",
+        summary="LT-MS: long volumes of flows, B-spline motions, transformer (thesis ch. 4)",
+        build="motionlayers.methods.lt_network:build_predictor",
+        shipped=SHIPPED_MODELS["lt"],
+        fixed_layers=True,
+        volume=12,
+        stride=10,
+        any_length=True,
+        module="motionlayers.methods.lt:LTMSMethod",
+        load="motionlayers.methods.lt:load_lt_model",
+        recipes=("lt-davis-k4", "lt-davis-k2", "lt", "lt-tiny"),
+        datasets="motionlayers.methods.lt:build_lt_datasets",
     ),
     MethodEntry(
         name="classical-em",

@@ -50,7 +50,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import ConcatDataset, Dataset
+from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from motionlayers.data.augment import add_global_motion, corrupt_one_flow
 from motionlayers.errors import InputError
@@ -100,9 +100,16 @@ class STMSMethod(L.LightningModule):
             raise InputError("layers", f"need K >= 1, got {layers}")
         if not 0.0 <= corrupt_p <= 1.0:
             raise InputError("corrupt_p", f"must be in [0, 1], got {corrupt_p}")
-        self.net = st_net(layers, net)
+        self.net = self.make_net()
         self.weights_meta: dict[str, Any] = {}
         self._generator = torch.Generator().manual_seed(seed)
+
+    AUGMENT_MODEL = ST_MODEL
+    """The model of the global space-time field added to the training volumes."""
+
+    def make_net(self) -> torch.nn.Module:
+        """The network of the hyperparameters (`st_net`)."""
+        return st_net(self.hparams["layers"], self.hparams["net"])
 
     def forward(self, flow: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, K, T, H, W)`` of flow volumes ``(B, 2, T, H, W)`` in pixels."""
@@ -148,17 +155,20 @@ class STMSMethod(L.LightningModule):
         if augment and self._draw() < augment.get("p", 1.0):
             flow = add_global_motion(
                 flow,
-                model="quadratic12+linear",
+                model=self.AUGMENT_MODEL,
                 min_ratio=augment.get("min_ratio", 0.0),
                 max_ratio=augment.get("max_ratio", 2.0),
                 generator=self._generator,
             )
-        network_input = flow
-        if self._draw() < self.hparams["corrupt_p"]:
-            network_input, _ = corrupt_one_flow(flow, generator=self._generator)
-        loss = self._loss(network_input, flow, "train")
+        loss = self._loss(self.corrupt(flow), flow, "train")
         self.log("train_loss", loss, prog_bar=True, batch_size=flow.shape[0])
         return loss
+
+    def corrupt(self, flow: torch.Tensor) -> torch.Tensor:
+        """The network's input: ``flow`` with one flow replaced by noise (p ``corrupt_p``)."""
+        if self._draw() < self.hparams["corrupt_p"]:
+            return corrupt_one_flow(flow, generator=self._generator)[0]
+        return flow
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         flow = batch["flow"].float()
@@ -187,13 +197,20 @@ class _FlowOnly(Dataset):
 
 
 def build_st_datasets(config: dict[str, Any]) -> tuple[Dataset, Dataset]:
-    """``(train, val)`` triplets of a recipe (`MethodEntry.datasets` of ``st``).
+    """``(train, val)`` triplets of a recipe (`MethodEntry.datasets` of ``st``; see
+    `build_volume_datasets`)."""
+    return build_volume_datasets(config, TRIPLET)
+
+
+def build_volume_datasets(config: dict[str, Any], frames: int) -> tuple[Dataset, Dataset]:
+    """``(train, val)`` volumes of ``frames`` flows of a recipe (``data.frames`` overrides).
 
     ``data.source``: ``"synthetic"`` (the project's layered sequences, exact flow) or a video,
     frame folder, flow folder or a folder of them (flow cached, `FlowFolderDataset`), whose
     triplets are split by source (`split_by_source`, ``val_fraction``). With a folder,
     ``data.synthetic_share`` of the training triplets (and of the validation ones) are synthetic
-    sequences mixed in (0: none).
+    sequences mixed in (0: none), and ``data.val_volumes`` caps the held-out volumes (evenly
+    spaced over them; a validation pass on a CPU costs a forward pass per volume).
     """
     from motionlayers.data import SyntheticFlowDataset
     from motionlayers.data.folders import FlowFolderDataset
@@ -201,12 +218,13 @@ def build_st_datasets(config: dict[str, Any]) -> tuple[Dataset, Dataset]:
     from motionlayers.defaults import DEFAULT_FLOW_BACKEND
 
     data, seed = config["data"], int(config.get("seed", 0))
+    frames = int(data.get("frames", frames))
     height, width = int(data["height"]), int(data["width"])
     layers = int(data.get("synthetic_layers", 4))
 
     def synthetic(length: int, offset: int) -> Dataset:
         return SyntheticFlowDataset(
-            length, height, width, layers=layers, seed=seed + offset, frames=TRIPLET
+            length, height, width, layers=layers, seed=seed + offset, frames=frames
         )
 
     if str(data.get("source", "synthetic")) == "synthetic":
@@ -220,8 +238,12 @@ def build_st_datasets(config: dict[str, Any]) -> tuple[Dataset, Dataset]:
         cache_dir=data.get("cache_dir"),
     )
     real_train, real_val = split_by_source(
-        flows, TRIPLET, float(data.get("val_fraction", 0.1)), seed
+        flows, frames, float(data.get("val_fraction", 0.1)), seed
     )
+    cap = data.get("val_volumes")
+    if cap is not None and len(real_val) > int(cap):
+        spaced = torch.linspace(0, len(real_val) - 1, int(cap)).round().long().tolist()
+        real_val = Subset(real_val, spaced)  # type: ignore[assignment]
     share = float(data.get("synthetic_share", 0.0))
     if share <= 0:
         return _FlowOnly(real_train), _FlowOnly(real_val)
@@ -252,4 +274,10 @@ def load_st_model(path: str | Path, map_location: str | torch.device = "cpu") ->
     return model.to(map_location).eval()
 
 
-__all__ = ["STMSMethod", "build_st_datasets", "export_weights", "load_st_model"]
+__all__ = [
+    "STMSMethod",
+    "build_st_datasets",
+    "build_volume_datasets",
+    "export_weights",
+    "load_st_model",
+]

@@ -63,7 +63,12 @@ class STNetwork(nn.Module):
         super().__init__()
         check_choice(input_norm, INPUT_NORMS, "input_norm")
         self.hparams = {"layers": layers, "net": net, "input_norm": input_norm, **training}
-        self.net = st_net(layers, net)
+        self.net = self.make_net(self.hparams)
+
+    @staticmethod
+    def make_net(hparams: dict[str, Any]) -> nn.Module:
+        """The network of a method's hyperparameters (`st_net`; LT-MS builds its own)."""
+        return st_net(hparams["layers"], hparams["net"])
 
     def forward(self, flow: torch.Tensor) -> torch.Tensor:
         return st_logits(self.net, flow, self.hparams["input_norm"])

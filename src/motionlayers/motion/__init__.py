@@ -13,6 +13,7 @@ from motionlayers.motion.bases import (
     spatial_basis,
     temporal_basis,
 )
+from motionlayers.motion.curves import evaluate_spline_curve, fit_spline_curve, spline_design
 from motionlayers.motion.distances import DISTANCES, distance_map, irls_weights
 from motionlayers.motion.fit import fit, refine_lbfgs, weighted_loss
 from motionlayers.motion.models import (
@@ -35,7 +36,9 @@ __all__ = [
     "bspline_basis",
     "distance_map",
     "evaluate",
+    "evaluate_spline_curve",
     "fit",
+    "fit_spline_curve",
     "irls_weights",
     "normalized_coordinates",
     "normalized_times",
@@ -46,6 +49,7 @@ __all__ = [
     "refine_lbfgs",
     "render",
     "spatial_basis",
+    "spline_design",
     "temporal_basis",
     "theta_per_frame",
     "theta_to_params",

@@ -85,8 +85,17 @@ class UNet(nn.Module):
             self.ups.append(up_block(widths[level + 1], widths[level], dims=dims))
             self.up_convs.append(conv_block(2 * widths[level], widths[level], dims=dims, norm=norm))
         self.head = conv_class(dims)(widths[0], out_channels, 1)
+        self.feature_channels, self.bottleneck_channels = widths[0], widths[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        bottleneck, skips = self.encode(x)
+        return self.head(self.decode(bottleneck, skips))[..., :height, :width]
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The encoder: ``(bottleneck, skips)`` of an input (padded first; `decode` then crop
+        ``[..., :H, :W]`` to get back to the input's size). The bottleneck has
+        ``widths[depth]`` channels at ``H / 2**depth``, ``W / 2**depth`` (after padding)."""
         if x.ndim != self.dims + 2:
             raise ShapeError(
                 f"UNet: expected a {self.dims + 2}-D input (B, C, "
@@ -105,9 +114,14 @@ class UNet(nn.Module):
         for transit, down, conv in zip(self.transits, self.downs, self.down_convs):
             skips.append(transit(x))
             x = conv(down(x))
+        return x, skips
+
+    def decode(self, x: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
+        """The decoder: per-pixel features (``widths[0]`` channels, padded size) of a
+        bottleneck and its skips (`encode`); the head maps them to the K logits."""
         for up, conv, skip in zip(self.ups, self.up_convs, reversed(skips)):
             x = conv(torch.cat([skip, up(x)], dim=1))
-        return self.head(x)[..., :height, :width]
+        return x
 
 
 def count_parameters(module: nn.Module) -> int:

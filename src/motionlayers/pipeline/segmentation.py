@@ -103,6 +103,10 @@ def prepare(source: Any, method: str | None = None, **options: Any) -> Run:
         )
     own = {k: options.pop(k) for k in list(options) if k in entry.options and k not in OPTIONS}
     values = resolve_options(opened.kind, options)
+    if values["chunk"] is not None or values["chunk_overlap"] is not None:
+        from motionlayers.pipeline.stream import volume_shape
+
+        volume_shape(entry, values["chunk"], values["chunk_overlap"])  # before the model loads
     method_options = {**{k: values[k] for k in entry.options if k in values}, **own}
     if (
         opened.kind == "events"

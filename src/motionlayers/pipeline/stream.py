@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from motionlayers.defaults import LINK_CUT, LINKINGS
-from motionlayers.errors import ShapeError
+from motionlayers.errors import InputError, ShapeError
 from motionlayers.methods.registry import Method
 from motionlayers.motion import fit
 from motionlayers.pipeline.sources import FlowSample
@@ -104,6 +104,8 @@ class Steps:
     foreground_rule: str
     foreground_cut: int
     linking: str
+    chunk: int | None
+    chunk_overlap: int | None
     explained_ratio: float
     snap_radius: float
     colour_weight: float
@@ -116,13 +118,19 @@ class Steps:
 
 
 def predict_stream(
-    samples: Iterable[FlowSample], method: Method, batch_size: int, linking: str = LINKINGS[0]
+    samples: Iterable[FlowSample],
+    method: Method,
+    batch_size: int,
+    linking: str = LINKINGS[0],
+    chunk: tuple[int, int] | None = None,
 ) -> Iterator[tuple[FlowSample, torch.Tensor]]:
     """``(sample, masks (K, h, w))`` of each sample in order: the method run on batches of
     ``batch_size`` samples of its input kind (flows, working-size frames, or flow volumes
-    around each frame, `volume_stream`, linked with ``linking``)."""
+    around each frame, `volume_stream`, linked with ``linking``; ``chunk``: its volumes' length
+    and stride, `volume_shape`)."""
     if method.entry.input == "flow-volume":
-        yield from volume_stream(samples, method, batch_size, linking)
+        length, stride = chunk or (method.entry.volume, method.entry.stride)
+        yield from volume_stream(samples, method, batch_size, linking, length, stride)
         return
     if method.entry.input not in ("flow-pair", "frames"):
         raise ShapeError(f"method {method.name} reads {method.entry.input}, not flows or frames")
@@ -135,17 +143,54 @@ def predict_stream(
         yield from zip(batch, masks.cpu())
 
 
+def volume_shape(entry: Any, chunk: int | None, overlap: int | None) -> tuple[int, int]:
+    """``(length, stride)`` of the volumes of a flow-volume method: its own (`MethodEntry`
+    ``volume`` and ``stride``), or for a method that reads any length, ``chunk`` frames owned
+    per volume, consecutive volumes sharing ``overlap`` frames (None: the method's;
+    ``chunk = 0``: the whole video in one volume, ``(0, 0)``)."""
+    if not entry.any_length:
+        if chunk is not None or overlap is not None:
+            raise InputError(
+                "--chunk",
+                f"method {entry.name} reads volumes of {entry.volume} flows; --chunk and "
+                "--chunk-overlap apply to methods that read any length (lt)",
+            )
+        return entry.volume, entry.stride
+    chunk = entry.stride if chunk is None else chunk
+    overlap = entry.volume - entry.stride if overlap is None else overlap
+    if chunk == 0:
+        return 0, 0
+    return chunk + overlap, chunk
+
+
 def volume_stream(
-    samples: Iterable[FlowSample], method: Method, batch_size: int, linking: str = LINKINGS[0]
+    samples: Iterable[FlowSample],
+    method: Method,
+    batch_size: int,
+    linking: str = LINKINGS[0],
+    length: int | None = None,
+    stride: int | None = None,
 ) -> Iterator[tuple[FlowSample, torch.Tensor]]:
-    """A flow-volume method on a stream: volumes of ``T = entry.volume`` flows start every
-    ``s = entry.stride`` frames; the volume that starts at ``i s - (T - s) // 2`` gives the
-    masks of frames ``i s .. i s + s - 1`` (its central ``s`` frames). Flows before the first
-    frame or after the last repeat the end ones (as ST-MS's triplets at the ends of a video).
-    Volumes that overlap (``s < T``) are linked on the frames they share before their central
-    masks are taken (eq. 3.9, `VolumeLinker` with ``linking``: one-to-one, or greedy within
-    cuts of `LINK_CUT` volumes)."""
-    length, stride = method.entry.volume, method.entry.stride
+    """A flow-volume method on a stream: volumes of ``T = length`` flows (default
+    ``entry.volume``) start every ``s = stride`` frames (default ``entry.stride``); the volume
+    that starts at ``i s - (T - s) // 2`` gives the masks of frames ``i s .. i s + s - 1`` (its
+    central ``s`` frames). Flows before the first frame or after the last repeat the end ones
+    (as ST-MS's triplets at the ends of a video). Volumes that overlap (``s < T``) are linked on
+    the frames they share before their central masks are taken (eq. 3.9, `VolumeLinker` with
+    ``linking``: one-to-one, or greedy within cuts of `LINK_CUT` volumes). ``length = 0``: the
+    whole stream in one volume (memory grows with the video: every frame is held until the
+    end)."""
+    length = method.entry.volume if length is None else length
+    stride = method.entry.stride if stride is None else stride
+    if length == 0:
+        kept_all = list(samples)
+        if kept_all:
+            volume = torch.stack([s.flow for s in kept_all], dim=1).unsqueeze(0)
+            masks = method(volume.to(_device(method))).masks.cpu()[0]
+            yield from ((sample, masks[:, t]) for t, sample in enumerate(kept_all))
+        return
+    if not 1 <= stride <= length:
+        raise InputError("--chunk", f"need 1 <= stride <= length, got {stride}, {length}")
     offset = (length - stride) // 2
     kept: dict[int, FlowSample] = {}
     iterator = iter(samples)
@@ -245,10 +290,14 @@ def layered_frames(
     """The shared stage of flow-based sources, at the working size (labels not yet full-size:
     `full_size` does that): linking, smoothing, motion models, background, absorption,
     background first."""
-    predictions = predict_stream(samples, method, steps.batch_size, steps.linking)
     entry = method.entry
-    if entry.input == "flow-volume" and entry.stride < entry.volume:
-        linked = predictions  # linked on the frames that the volumes share (`volume_stream`)
+    chunk = None
+    if entry.input == "flow-volume":
+        chunk = volume_shape(entry, steps.chunk, steps.chunk_overlap)
+    predictions = predict_stream(samples, method, steps.batch_size, steps.linking, chunk)
+    if chunk is not None and (chunk[1] < chunk[0] or chunk[0] == 0):
+        # linked on the frames that the volumes share (`volume_stream`), or one volume
+        linked = predictions
     else:
         link = Linker(method=steps.linking)
         linked = ((s, link(m)) for s, m in predictions)
@@ -372,5 +421,6 @@ __all__ = [
     "ordered_map",
     "predict_stream",
     "smooth_stream",
+    "volume_shape",
     "volume_stream",
 ]

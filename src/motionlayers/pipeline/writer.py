@@ -7,7 +7,9 @@
     windows.csv            index,t_start_us,t_end_us,events (event recordings)
     overlay.mp4            the foreground highlighted over the dimmed frame (or the events)
     motion.json            the run's settings; per frame, its background and each layer's
-                           motion model and area
+                           motion model and area; per layer, the B-spline curve of its model
+                           over the video (control points every 3 frames, `spline_summary`)
+    motion.png             each layer's motion parameters over time (flow-based inputs)
 
 Event windows are named by their index (``00000``). The writer works inside the staging
 folder of `motionlayers.io.atomic.atomic_directory`; each event window is logged as it is
@@ -29,9 +31,10 @@ from motionlayers.io.atomic import atomic_path
 from motionlayers.io.video import VideoSink
 from motionlayers.pipeline.event_outputs import WindowLog
 from motionlayers.pipeline.stream import FrameResult
+from motionlayers.viz.motion_plot import plot_layer_motions
 from motionlayers.viz.overlay import event_overlay, frame_overlay
 
-FRAME_ENTRIES = ("masks", "foreground", "flow", "overlay.mp4", "motion.json")
+FRAME_ENTRIES = ("masks", "foreground", "flow", "overlay.mp4", "motion.json", "motion.png")
 """What a flow-based segmentation writes into its output folder; nothing else is touched."""
 EVENT_ENTRIES = ("masks", "foreground", "windows.csv", "overlay.mp4", "motion.json")
 """What an event segmentation writes into its output folder."""
@@ -162,7 +165,47 @@ class SegmentationWriter:
                 writer = csv.writer(f)
                 writer.writerow(["index", "t_start_us", "t_end_us", "events"])
                 writer.writerows(self.windows)
-        write_motion_json(self.root / "motion.json", {**self.header, "frames": self.records})
+            write_motion_json(self.root / "motion.json", {**self.header, "frames": self.records})
+            return
+        summary, (theta, present, curves) = spline_summary(self.records)
+        record = {**self.header, "spline": summary, "frames": self.records}
+        write_motion_json(self.root / "motion.json", record)
+        names = ["background"] + [f"layer {k}" for k in range(1, theta.shape[1])]
+        plot_layer_motions(self.root / "motion.png", theta, present, curves, names)
+
+
+SPLINE_NU = 3
+"""Frames between the control points of motion.json's curves (thesis ch. 4: nu = 3)."""
+
+
+def spline_summary(
+    records: list[dict[str, Any]], nu: int = SPLINE_NU
+) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """motion.json's ``spline`` entry of flow-based frame records: for each layer label, the
+    control points ``(L, 2, J)`` of the B-spline curve through its per-frame models, frames
+    where it is empty left out (`motionlayers.motion.curves.fit_spline_curve`); and the arrays
+    that motion.png draws: ``theta (T, K, 2, J)``, ``present (T, K)``, ``curves (T, K, 2, J)``."""
+    import torch
+
+    from motionlayers.motion.curves import evaluate_spline_curve, fit_spline_curve
+
+    theta = np.array([[layer["theta"] for layer in r["layers"]] for r in records], np.float64)
+    present = np.array([[layer["area"] > 0 for layer in r["layers"]] for r in records])
+    frames, layers = theta.shape[:2]
+    controls, curves = [], np.zeros_like(theta)
+    for k in range(layers):
+        values = torch.from_numpy(theta[:, k])
+        control = fit_spline_curve(values, torch.from_numpy(present[:, k]).double(), nu)
+        curves[:, k] = evaluate_spline_curve(control, frames, nu).numpy()
+        controls.append({"label": k, "control_points": np.round(control.numpy(), 6).tolist()})
+    summary = {
+        "model": "quadratic12+spline" + str(nu),
+        "nu": nu,
+        "frames": frames,
+        "basis": "clamped uniform cubic B-spline on t in [-1, 1] over the video",
+        "layers": controls,
+    }
+    return summary, (theta, present, curves)
 
 
 def write_motion_json(path: Path, record: dict[str, Any]) -> None:
