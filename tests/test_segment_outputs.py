@@ -57,6 +57,7 @@ def test_segment_keeps_the_users_files_in_the_output_folder(tmp_path: Path) -> N
     assert names == {"thesis_draft.txt", MANIFEST, "masks", "foreground", "flow"} | {
         "overlay.mp4",
         "motion.json",
+        "motion.png",
     }
 
 
