@@ -23,8 +23,9 @@ its segments hugging the border dropped with ``--border-limit`` and its holes fi
 - ``GT`` the upper bound of thesis Table 2.5: the best subset of the layers that ``segment``
   writes (border rule), chosen with the ground truth (exhaustive selection per cut of 10 frames).
 
-``em`` and ``st`` use the shipped models (``--layers``) unless ``--checkpoint`` or
-``em:CKPT`` / ``st:CKPT`` name one; ``classical-em:N`` is classical EM with N initialisations
+``em``, ``st`` and ``lt`` use the shipped models (``--layers``) unless ``--checkpoint`` or
+``em:CKPT`` / ``st:CKPT`` / ``lt:CKPT`` name one (``lt`` in chunks: ``--chunk``,
+``--chunk-overlap``, as ``segment``); ``classical-em:N`` is classical EM with N initialisations
 selected by likelihood.
 """
 
@@ -46,7 +47,7 @@ from motionlayers.io import list_masks, read_mask, write_mask
 from motionlayers.methods import get_method
 from motionlayers.motion import fit
 from motionlayers.pipeline.sources import FlowSample, flow_samples, open_source
-from motionlayers.pipeline.stream import volume_stream
+from motionlayers.pipeline.stream import volume_shape, volume_stream
 from motionlayers.postprocess import (
     BORDER_CONTACT_LIMIT,
     COLOUR_WEIGHT,
@@ -83,26 +84,43 @@ def sequence_flows(
 
 
 def method_of(spec: str, layers: int | None, checkpoint: str | None):  # type: ignore[no-untyped-def]
-    """``"em"``, ``"st"``, ``"em:CKPT"`` / ``"st:CKPT"`` (a checkpoint), ``"classical-em:N"`` or
-    ``"robust-layers"`` -> a pipeline `Method`."""
+    """``"em"``, ``"st"``, ``"lt"``, ``"em:CKPT"`` / ``"st:CKPT"`` / ``"lt:CKPT"`` (a
+    checkpoint), ``"classical-em:N"`` or ``"robust-layers"`` -> a pipeline `Method`."""
     name, _, rest = spec.partition(":")
     options: dict[str, object] = {}
     if name == "classical-em":
         options["initialisations"] = int(rest or 10)
-    trained = (rest or checkpoint) if name in ("em", "st") else None
+    trained = (rest or checkpoint) if name in ("em", "st", "lt") else None
     return get_method(name, None if trained else layers, "cpu", trained, **options)
 
 
-def predict_sequence(method, flows: torch.Tensor, batch: int, linking: str) -> torch.Tensor:  # type: ignore[no-untyped-def]
+def predict_sequence(  # type: ignore[no-untyped-def]
+    method,
+    flows: torch.Tensor,
+    batch: int,
+    linking: str,
+    chunk: int | None = None,
+    overlap: int | None = None,
+) -> torch.Tensor:
     """Soft masks ``(T, K, h, w)`` of a sequence's flows ``(T, 2, h, w)``: flow pairs in
     batches, or (a flow-volume method such as ST-MS) the pipeline's volumes around each frame,
-    linked on the frames they share (`volume_stream`)."""
+    linked on the frames they share (`volume_stream`; an any-length method such as LT-MS in
+    chunks of ``chunk`` frames sharing ``overlap``, `volume_shape`; 0: the whole sequence)."""
     if method.entry.input != "flow-volume":
         return torch.cat([method(flows[i : i + batch]).masks for i in range(0, len(flows), batch)])
     samples = [
         FlowSample(t, str(t), flow, None, tuple(flow.shape[-2:])) for t, flow in enumerate(flows)
     ]
-    return torch.stack([masks for _, masks in volume_stream(samples, method, batch, linking)])
+    length, stride = (
+        volume_shape(method.entry, chunk, overlap)
+        if method.entry.any_length
+        else (method.entry.volume, method.entry.stride)
+    )
+    stream = volume_stream(samples, method, batch, linking, length, stride)
+    masks = torch.stack([m for _, m in stream])
+    if method.entry.any_length and stride == length and length:
+        masks = link_masks(masks, linking)  # disjoint chunks: joined frame to frame
+    return masks
 
 
 def foregrounds(
@@ -174,7 +192,9 @@ def run(args: argparse.Namespace) -> int:
             for seq, (stems, every_flow, gt_size, end) in data.items():
                 start = time.perf_counter()
                 context = every_flow if method.entry.input == "flow-volume" else every_flow[:end]
-                soft = predict_sequence(method, context, args.batch_size, args.linking)[1:end]
+                soft = predict_sequence(
+                    method, context, args.batch_size, args.linking, args.chunk, args.chunk_overlap
+                )[1:end]
                 flows = every_flow[1:end]
                 seconds += time.perf_counter() - start
                 along = None if args.plain_temporal else flows
@@ -201,6 +221,7 @@ def run(args: argparse.Namespace) -> int:
             scores["GT"] = _j(tmp / spec / "layers", tmp / "gt", "exhaustive")
             rows.append((spec, method.layers, scores, seconds / max(frames_total, 1)))
             print(f"{spec}: {scores} {seconds / frames_total:.4f} s/frame", file=sys.stderr)
+    chunking = "" if args.chunk is None else f", chunk {args.chunk} overlap {args.chunk_overlap}"
     print(
         f"\nDAVIS-2016 train, {len(sequences)} sequences, {frames_total} scored frames, flow DIS "
         f"medium {size[0]}x{size[1]} (computed at {FLOW_OVERSAMPLING}x), {args.threads} CPU "
@@ -209,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
         f"snap radius {args.snap_radius:g}, colour weight {args.colour:g}, border limit "
         f"{args.border_limit:g}, hole fraction {args.hole_fraction:g}"
         f"{', plain temporal mean' if args.plain_temporal else ''}, linking {args.linking}, "
-        f"foreground cut {args.foreground_cut}\n"
+        f"foreground cut {args.foreground_cut}{chunking}\n"
     )
     print(
         "| method | K | "
@@ -260,6 +281,15 @@ def main(argv: list[str] | None = None) -> int:
         help="score the first F frames of each sequence that davis16 scores (default: all)",
     )
     parser.add_argument("--size", default="128x224", help="working size HxW")
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        default=None,
+        help="lt: frames per pass (segment's --chunk; 0: the whole sequence)",
+    )
+    parser.add_argument(
+        "--chunk-overlap", type=int, default=None, help="lt: frames shared by chunks"
+    )
     parser.add_argument("--batch-size", type=int, default=8, help="flows per method call")
     parser.add_argument(
         "--cache", default=str(Path(tempfile.gettempdir()) / "ml_davis_flows"), help="flow cache"
