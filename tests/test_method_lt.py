@@ -272,3 +272,18 @@ def test_chunk_options_apply_to_any_length_methods_only():
     assert volume_shape(get_entry("st"), None, None) == (3, 1)
     with pytest.raises(InputError, match="any length"):
         volume_shape(get_entry("st"), 10, None)
+
+
+def test_training_several_seeds_keeps_the_lowest_validation_loss(tmp_path):
+    import json
+
+    from motionlayers.cli import main as cli_main
+
+    out = tmp_path / "seeds"
+    args = ["train", "lt", "--config", "lt-tiny", "--max-steps", "2", "--seeds", "2"]
+    assert cli_main.main([*args, "-o", str(out), "--no-progress"]) == 0
+    record = json.loads((out / "best.json").read_text())
+    assert set(record["runs"]) == {"seed-0", "seed-1"}
+    assert record["val_loss"] == min(record["runs"].values())
+    assert (out / record["checkpoint"]).is_file()
+    assert record["checkpoint"].startswith(f"seed-{record['seed']}/")

@@ -65,6 +65,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--seed", type=int, default=None, help="random seed of the run (default: the recipe's)"
     )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="train this many runs (seeds SEED, SEED+1, ...) in OUT/seed-S and keep the lowest "
+        "validation loss (OUT/best.json; thesis: the best of 5)",
+    )
     add_output(parser, "output folder (default runs/train)", default="runs/train")
     parser.add_argument(
         "--resume", default=None, metavar="CKPT", help="training checkpoint to resume from"
@@ -97,7 +104,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from motionlayers.methods.config import apply_overrides, check_config, load_config
     from motionlayers.methods.registry import get_trainable
-    from motionlayers.methods.train import train
+    from motionlayers.methods.train import train, train_seeds
 
     spec = get_trainable(args.method)
     recipe = args.config or spec.config
@@ -124,14 +131,19 @@ def run(args: argparse.Namespace) -> int:
         config["init_from"] = args.init_from  # recorded in OUT/config.yaml
     if args.devices < 1:
         raise InputError("--devices", f"must be >= 1, got {args.devices}")
-    train(
-        config,
-        args.output,
-        resume=args.resume,
+    options = dict(
         devices=args.devices,
         accelerator=args.accelerator,
         progress=not args.no_progress,
         logger=args.logger,
     )
+    if args.seeds != 1:
+        if args.resume is not None:
+            raise InputError("--resume", "each seed's run resumes from its own OUT/seed-S")
+        seed, best, loss = train_seeds(config, args.output, args.seeds, **options)
+        print(f"motionlayers train: best of {args.seeds} seeds: seed {seed}, val_loss {loss:.5f}")
+        print(f"  {best} (recorded in {args.output}/best.json)")
+        return 0
+    train(config, args.output, resume=args.resume, **options)
     print(f"motionlayers train: checkpoints in {args.output}/checkpoints")
     return 0

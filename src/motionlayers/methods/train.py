@@ -8,7 +8,9 @@ automatically.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Callable
 from importlib.util import find_spec
 from inspect import signature
@@ -345,3 +347,49 @@ def _check_resume(path: Path, module: torch.nn.Module) -> int:
 
 def _shape(tensor: Any) -> str:
     return "absent" if tensor is None else str(tuple(getattr(tensor, "shape", ())))
+
+
+def train_seeds(
+    config: dict[str, Any], out: str | Path, seeds: int, **options: Any
+) -> tuple[int, Path, float]:
+    """Train ``seeds`` runs of ``config`` (seeds ``config["seed"]``, +1, ...), each in
+    ``out/seed-S`` (each resumes from its own last checkpoint), and keep the lowest validation
+    loss (thesis 7.3.2: convergence depends on the initialisation; the published models are the
+    best of five seeds). Writes ``out/best.json`` (seed, validation loss, checkpoint) atomically;
+    returns ``(seed, checkpoint, val_loss)``. ``options`` go to `train`."""
+    if seeds < 1:
+        raise InputError("--seeds", f"must be >= 1, got {seeds}")
+    out = _output_folder(out)
+    first = int(config.get("seed", 0))
+    results = []
+    for seed in range(first, first + seeds):
+        run_dir = out / f"seed-{seed}"
+        train({**config, "seed": seed}, run_dir, **options)
+        best = best_checkpoint(run_dir / "checkpoints")
+        if best is not None:
+            results.append((best[1], seed, best[0]))
+    if not results:
+        raise InputError(out, "no run wrote a best checkpoint (no validation ran)")
+    loss, seed, path = min(results)
+    record = {
+        "seed": seed,
+        "val_loss": loss,
+        "checkpoint": str(path.relative_to(out)),
+        "runs": {f"seed-{s}": v for v, s, _ in sorted(results, key=lambda r: r[1])},
+    }
+    with atomic_path(out / "best.json") as partial:
+        partial.write_text(json.dumps(record, indent=2) + "\n")
+    return seed, path, loss
+
+
+def best_checkpoint(folder: Path) -> tuple[Path, float] | None:
+    """The ``best-step=N-val_loss=L.ckpt`` of a run's checkpoint folder and its loss, or None."""
+    found = []
+    for path in folder.glob("best-*.ckpt"):
+        match = re.search(r"val_loss=([0-9.eE+-]+?)(?:-v\d+)?\.ckpt$", path.name)
+        if match:
+            found.append((float(match.group(1)), path))
+    if not found:
+        return None
+    loss, path = min(found)
+    return path, loss
