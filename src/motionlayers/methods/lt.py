@@ -80,6 +80,8 @@ class LTMSMethod(STMSMethod):
         decoder: keyword arguments of `motionlayers.nets.QueryMaskDecoder` (None: the code's
             5 layers, 2 heads, width 128, feed-forward 2048).
         residual_head: keep the U-Net's head beside the decoder (`lt_network` module doc).
+        zero_start: with ``residual_head``, the decoder's logits start at zero (the network
+            starts as the model it is initialised from).
         motion_model: ``"quadratic12+spline3"`` (eq. 4.1-4.5); ``"quadratic12+linear"`` is the
             polynomial ablation.
         beta: weight of L_c (thesis: 1).
@@ -104,6 +106,7 @@ class LTMSMethod(STMSMethod):
         transformer: bool = True,
         decoder: dict[str, Any] | None = None,
         residual_head: bool = False,
+        zero_start: bool = False,
         motion_model: str = LT_MODEL,
         beta: float = 1.0,
         occlusion_share: float = OCCLUSION_SHARE,
