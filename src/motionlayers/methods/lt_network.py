@@ -16,11 +16,12 @@ false`` is the "Unet3D only" ablation of Table 4.1: the U-Net's own 1x1x1 head, 
 ``residual_head`` (a departure, for the shipped models): the U-Net keeps its 1x1x1 head and the
 decoder's logits are added to it, the position embedding starting at zero and, with
 ``zero_start``, the decoder's mask embedding too. A network initialised from a shipped ST-MS
-model then starts as that model (the decoder's share is learned from there: the mask
-embedding's gradient is not zero, and the transformer's follows once it has moved). At the
-shipped recipes' learning rate (1e-4, warmed up) this trains; on tiny synthetic data at 3e-3 the
-zero start collapsed to a single layer in every seed tried, the Xavier start did not; with the head removed (the thesis's layout, recipe ``lt``) training starts from random
-masks, which two CPU cores cannot afford.
+model then starts as that model (the decoder's share is learned from there: the mask embedding's
+gradient is not zero, and the transformer's follows once it has moved). At the shipped recipes'
+learning rate (1e-4, warmed up) this trains; on tiny synthetic data at 3e-3 the zero start
+collapsed to a single layer in every seed tried, the Xavier start did not; with the head removed
+(the thesis's layout, recipe ``lt``) training starts from random masks, which two CPU cores
+cannot afford.
 """
 
 from __future__ import annotations
