@@ -152,8 +152,9 @@ def volume_shape(entry: Any, chunk: int | None, overlap: int | None) -> tuple[in
         if chunk is not None or overlap is not None:
             raise InputError(
                 "--chunk",
-                f"method {entry.name} reads volumes of {entry.volume} flows; --chunk and "
-                "--chunk-overlap apply to methods that read any length (lt)",
+                f"method {entry.name} reads "
+                + (f"volumes of {entry.volume} flows" if entry.volume > 1 else "one flow at a time")
+                + "; --chunk and --chunk-overlap apply to methods that read any length (lt)",
             )
         return entry.volume, entry.stride
     chunk = entry.stride if chunk is None else chunk
