@@ -95,7 +95,7 @@ class UNet(nn.Module):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """The encoder: ``(bottleneck, skips)`` of an input (padded first; `decode` then crop
         ``[..., :H, :W]`` to get back to the input's size). The bottleneck has
-        ``widths[depth]`` channels at ``H / 2**depth``, ``W / 2**depth`` (after padding)."""
+        ``bottleneck_channels`` at ``H / 2**depth``, ``W / 2**depth`` (after padding)."""
         if x.ndim != self.dims + 2:
             raise ShapeError(
                 f"UNet: expected a {self.dims + 2}-D input (B, C, "
@@ -117,7 +117,7 @@ class UNet(nn.Module):
         return x, skips
 
     def decode(self, x: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
-        """The decoder: per-pixel features (``widths[0]`` channels, padded size) of a
+        """The decoder: per-pixel features (``feature_channels``, padded size) of a
         bottleneck and its skips (`encode`); the head maps them to the K logits."""
         for up, conv, skip in zip(self.ups, self.up_convs, reversed(skips)):
             x = conv(torch.cat([skip, up(x)], dim=1))
