@@ -34,7 +34,6 @@ from torch import nn
 
 from motionlayers.defaults import SHIPPED_MODELS
 from motionlayers.methods.st_network import STNetwork
-from motionlayers.methods.weights import build_trained, trained_layers
 from motionlayers.nets import UNet
 from motionlayers.nets.mask_decoder import QueryMaskDecoder, SpaceTimePosition
 
@@ -116,6 +115,8 @@ class LTNetwork(STNetwork):
     """``softmax(net(f / |f|))`` over K for flow volumes of any length: the LT-MS network for
     inference (`STNetwork`'s wrapper around `LTNet`)."""
 
+    METHOD, LABEL, SHIPPED = "lt", "LT-MS", SHIPPED_WEIGHTS
+
     @staticmethod
     def make_net(hparams: dict[str, Any]) -> LTNet:
         return lt_net(hparams)
@@ -124,20 +125,15 @@ class LTNetwork(STNetwork):
 def load_lt_network(path: str | Path, map_location: str | torch.device = "cpu") -> LTNetwork:
     """An `LTNetwork` (eval mode) from an LT-MS weights file or training checkpoint, read
     safely (`motionlayers.methods.weights.safe_load`)."""
-    model, _ = build_trained(path, LTNetwork, "lt", "LT-MS")
-    return model.to(map_location).eval()
+    return LTNetwork.load(path, map_location)
 
 
 def build_predictor(
     layers: int, device: str = "cpu", weights: str | Path | None = None
 ) -> LTNetwork:
     """The LT-MS network for ``motionlayers segment`` (`motionlayers.methods.registry`
-    builder): the model in ``weights`` (a checkpoint or the shipped model for K), on
-    ``device``, in eval mode."""
-    path = Path(weights) if weights is not None else next(iter(SHIPPED_WEIGHTS.values()))
-    model = load_lt_network(path, map_location=device)
-    trained_layers(model, layers, path.name)
-    return model
+    builder; `STNetwork.predictor`)."""
+    return LTNetwork.predictor(layers, device, weights)
 
 
 __all__ = [

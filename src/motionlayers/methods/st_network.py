@@ -65,6 +65,25 @@ class STNetwork(nn.Module):
         self.hparams = {"layers": layers, "net": net, "input_norm": input_norm, **training}
         self.net = self.make_net(self.hparams)
 
+    METHOD, LABEL, SHIPPED = "st", "ST-MS", SHIPPED_WEIGHTS
+    """The registered method a weights file must carry, its name in errors, its shipped files."""
+
+    @classmethod
+    def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+        """The network (eval mode) of a weights file or training checkpoint of ``METHOD``,
+        read safely (`motionlayers.methods.weights.build_trained`)."""
+        model, _ = build_trained(path, cls, cls.METHOD, cls.LABEL)
+        return model.to(map_location).eval()
+
+    @classmethod
+    def predictor(cls, layers: int, device: str = "cpu", weights: str | Path | None = None) -> Any:
+        """The network for ``motionlayers segment``: the model in ``weights`` (a checkpoint,
+        or the shipped model for K), on ``device``, in eval mode, its K checked."""
+        path = Path(weights) if weights is not None else next(iter(cls.SHIPPED.values()))
+        model = cls.load(path, map_location=device)
+        trained_layers(model, layers, path.name)
+        return model
+
     @staticmethod
     def make_net(hparams: dict[str, Any]) -> nn.Module:
         """The network of a method's hyperparameters (`st_net`; LT-MS builds its own)."""
@@ -83,20 +102,15 @@ class STNetwork(nn.Module):
 def load_st_network(path: str | Path, map_location: str | torch.device = "cpu") -> STNetwork:
     """An `STNetwork` (eval mode) from an ST-MS weights file or training checkpoint, read
     safely (`motionlayers.methods.weights.safe_load`)."""
-    model, _ = build_trained(path, STNetwork, "st", "ST-MS")
-    return model.to(map_location).eval()
+    return STNetwork.load(path, map_location)
 
 
 def build_predictor(
     layers: int, device: str = "cpu", weights: str | Path | None = None
 ) -> STNetwork:
     """The ST-MS network for ``motionlayers segment`` (`motionlayers.methods.registry`
-    builder): the model in ``weights`` (a checkpoint or the shipped model for K), on
-    ``device``, in eval mode."""
-    path = Path(weights) if weights is not None else next(iter(SHIPPED_WEIGHTS.values()))
-    model = load_st_network(path, map_location=device)
-    trained_layers(model, layers, path.name)
-    return model
+    builder; `STNetwork.predictor`)."""
+    return STNetwork.predictor(layers, device, weights)
 
 
 __all__ = [
