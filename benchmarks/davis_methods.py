@@ -81,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
                     "linking": args.linking,
                     **(RAW if args.raw else {}),
                 }
+                if rule == "saliency" and args.saliency_model:
+                    options["saliency_model"] = args.saliency_model
                 if checkpoint:
                     options["checkpoint"] = checkpoint
                 elif layers_text:
@@ -121,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--rules", nargs="+", default=["border"], help="segment's --foreground-rule values"
+    )
+    parser.add_argument(
+        "--saliency-model", default=None, help="the saliency rule's classifier (default: shipped)"
     )
     parser.add_argument(
         "--cuts", nargs="+", type=int, default=[1], help="segment's --foreground-cut values"

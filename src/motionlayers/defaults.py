@@ -36,13 +36,14 @@ DEFAULT_FLOW_FORMAT = "flo"
 DEFAULT_METHOD = "em"
 """The method `segment_source` and ``motionlayers segment`` use when none is given: the EM
 network with the shipped default model (``motionlayers/weights/em-default.pt``)."""
-FLOW_METHODS = ("classical-em", "em", "lt", "robust-layers", "st")
+FLOW_METHODS = ("classical-em", "em", "lt", "nims", "robust-layers", "st")
 """The built-in methods that segment flows, sorted."""
 SHIPPED_MODELS = {
     "em": {2: "em-default.pt", 4: "em-k4.pt"},
     "evlayerseg": {2: "evlayerseg-default.pt"},
     "st": {2: "st-k2.pt", 4: "st-k4.pt"},
     "lt": {2: "lt-k2.pt", 4: "lt-k4.pt"},
+    "nims": {2: "nims-parallax.pt"},
 }
 """Method -> {K: weights file in ``motionlayers/weights``} of the models that ship with the
 package (each with its model card, the same name ending ``.md``); a method's first entry is its
@@ -57,6 +58,11 @@ DEFAULT_WORKING_SIZE = (128, 224)
 # --- post-processing (`motionlayers.postprocess`) ---------------------------------------------
 FOREGROUND_RULES = ("border", "largest")
 """Valid values of ``rule`` in `background_layers`; the first is the default."""
+SALIENCY_RULE = "saliency"
+"""The foreground rule of motion saliency (thesis 5.4): the regions that a flow classifier's
+LRP relevance scores above the largest region are the foreground (flows only)."""
+SEGMENT_FOREGROUND_RULES = (*FOREGROUND_RULES, SALIENCY_RULE)
+"""Valid values of ``segment --foreground-rule``."""
 LINKINGS = ("hungarian", "greedy")
 """How labels are linked over time (``--linking``; thesis eq. 3.9): one-to-one (Hungarian; the
 default: labels are permuted, never merged) or the thesis's greedy argmax (two labels may

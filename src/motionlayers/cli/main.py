@@ -31,7 +31,16 @@ from motionlayers.cli.options import CONVENTIONS
 from motionlayers.errors import Interrupted, MotionLayersError
 
 # Subcommand modules, in the order `--help` lists them.
-COMMAND_MODULES = ("demo", "synth", "flow", "segment", "methods", "evaluate", "train")
+COMMAND_MODULES = (
+    "demo",
+    "synth",
+    "flow",
+    "segment",
+    "saliency",
+    "methods",
+    "evaluate",
+    "train",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

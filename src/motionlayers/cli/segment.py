@@ -28,10 +28,10 @@ from motionlayers.defaults import (
     EXPLAINED_RATIO,
     FLOW_METHODS,
     FOREGROUND_CUT,
-    FOREGROUND_RULES,
     HOLE_FRACTION,
     LINK_CUT,
     LINKINGS,
+    SEGMENT_FOREGROUND_RULES,
     SNAP_RADIUS,
     TEMPORAL_RADIUS,
 )
@@ -87,9 +87,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--foreground-rule",
         default=UNSET,
-        choices=FOREGROUND_RULES,
+        choices=SEGMENT_FOREGROUND_RULES,
         help="how the background layer is chosen: the layer whose motion explains the image "
-        f"border, or the largest (default {FOREGROUND_RULES[0]})",
+        "border, or the largest; saliency: the regions that a flow classifier explained by "
+        "LRP finds salient are the foreground, every other region is background (thesis ch. 5) "
+        f"(default {SEGMENT_FOREGROUND_RULES[0]})",
     )
     parser.add_argument(
         "--fps",
@@ -155,6 +157,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         FOREGROUND_CUT,
         "choose the background once per cut of this many frames (their linked labels share "
         "it; the rule's scores summed over the cut); 1: every frame alone",
+    )
+    flows.add_argument(
+        "--saliency-model",
+        default=UNSET,
+        metavar="PATH",
+        help="the saliency rule's classifier: a checkpoint or weights of 'motionlayers train "
+        "nims' (default: the shipped case-1 model, independent motion against parallax)",
     )
     _number(
         flows,

@@ -112,6 +112,7 @@ _NETS = {
     "evlayerseg": ("evlayerseg", "EVLayerSegNet", 2, {}),
     "st": ("unet", "UNet", 2, {"dims": Key(int, choices=(3,))}),  # volumes: 3D
     "lt": ("unet", "UNet", 2, {"dims": Key(int, choices=(3,))}),
+    "nims": ("classifier", "FlowClassifier", 0, {}),
 }
 """``model.net`` of each method: module of `motionlayers.nets`, class, how many leading
 arguments the method sets itself (input channels, K), and rules of its other arguments."""

@@ -23,9 +23,10 @@ from motionlayers.defaults import (
     EXPLAINED_RATIO,
     FLOW_OVERSAMPLING,
     FOREGROUND_CUT,
-    FOREGROUND_RULES,
     HOLE_FRACTION,
     LINKINGS,
+    SALIENCY_RULE,
+    SEGMENT_FOREGROUND_RULES,
     SNAP_RADIUS,
     TEMPORAL_RADIUS,
 )
@@ -102,7 +103,10 @@ OPTIONS = {
         Option("progress", True, ALL),
         Option("soft", False, ALL),
         Option("max_frames", None, ALL, 1, 10**9),
-        Option("foreground_rule", FOREGROUND_RULES[0], ALL, choices=FOREGROUND_RULES),
+        Option(
+            "foreground_rule", SEGMENT_FOREGROUND_RULES[0], ALL, choices=SEGMENT_FOREGROUND_RULES
+        ),
+        Option("saliency_model", None, FLOWS),
         # computing the flow
         Option("flow_backend", DEFAULT_FLOW_BACKEND, IMAGES, flag="--flow"),
         Option("flow_oversample", FLOW_OVERSAMPLING, IMAGES, 1, 8),
@@ -163,6 +167,13 @@ def resolve_options(kind: str, given: dict[str, Any]) -> dict[str, Any]:
                 f"does not apply to {KIND_WORDS[kind]} (it applies to {_applies_to(option)})",
             )
         option.check(value)
+    if kind in EVENTS and given.get("foreground_rule") == SALIENCY_RULE:
+        raise InputError(
+            "--foreground-rule",
+            f"{SALIENCY_RULE} reads optical flow; it does not apply to an event recording",
+        )
+    if given.get("saliency_model") is not None and given.get("foreground_rule") != SALIENCY_RULE:
+        raise InputError("--saliency-model", f"applies to --foreground-rule {SALIENCY_RULE} only")
     values = {name: o.default for name, o in OPTIONS.items()}
     values.update({k: v for k, v in given.items() if v is not None or OPTIONS[k].nullable})
     return values

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from motionlayers.defaults import LINK_CUT, LINKINGS
+from motionlayers.defaults import LINK_CUT, LINKINGS, SALIENCY_RULE
 from motionlayers.errors import InputError, ShapeError
 from motionlayers.methods.registry import Method
 from motionlayers.motion import fit
@@ -103,6 +103,7 @@ class Steps:
     temporal_radius: int
     foreground_rule: str
     foreground_cut: int
+    saliency_model: str | None
     linking: str
     chunk: int | None
     chunk_overlap: int | None
@@ -333,10 +334,13 @@ def _layers(
     first = labels_to_masks(masks_to_labels(soft), count)
     theta = fit(flows, first, MOTION_MODEL, "l1")
     labels = masks_to_labels(soft)
-    background = background_layers(
-        labels, steps.foreground_rule, flows, theta, MOTION_MODEL, cut=steps.foreground_cut
-    )
-    soft = absorb_explained(soft, background, flows, theta, MOTION_MODEL, steps.explained_ratio)
+    if steps.foreground_rule == SALIENCY_RULE:
+        soft, background = _salient(soft, labels, flows, steps.saliency_model)
+    else:
+        background = background_layers(
+            labels, steps.foreground_rule, flows, theta, MOTION_MODEL, cut=steps.foreground_cut
+        )
+        soft = absorb_explained(soft, background, flows, theta, MOTION_MODEL, steps.explained_ratio)
     final = labels_to_masks(masks_to_labels(soft), count)
     changed = (final != first).flatten(1).any(1)
     if changed.any():  # motion.json describes the layers as written
@@ -345,6 +349,20 @@ def _layers(
     soft = soft.gather(1, order[:, :, None, None].expand_as(soft))
     theta = theta.gather(1, order[:, :, None, None].expand_as(theta))
     return soft, theta
+
+
+def _salient(
+    soft: torch.Tensor, labels: torch.Tensor, flows: torch.Tensor, model: str | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The saliency rule (`motionlayers.methods.nims.salient_layers`): soft masks whose
+    non-salient regions are one-hot on the background, and the background ``(n,)``. No
+    absorption follows: the classifier's relevance has already judged every region."""
+    from motionlayers.methods.nims import salient_layers, shipped_scorer
+
+    salient, background = salient_layers(labels, flows, shipped_scorer(model))
+    demoted = (salient != labels).unsqueeze(1)
+    onehot = torch.nn.functional.one_hot(background, soft.shape[1]).to(soft)
+    return torch.where(demoted, onehot[:, :, None, None], soft), background
 
 
 def background_first_order(background: torch.Tensor, count: int) -> torch.Tensor:
