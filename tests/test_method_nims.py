@@ -110,6 +110,19 @@ def test_salient_layers_keeps_the_relevant_regions_only():
     torch.testing.assert_close(out, expected)
 
 
+def test_classifier_input_size_resizes_the_flow_and_the_relevance():
+    model = NIMSMethod(net={"widths": [4, 4, 4], "pool": [1, 1]}, input_size=[16, 24]).eval()
+    flow = torch.zeros(1, 2, 32, 48)
+    flow[0, 0] = 2.0
+    assert model.network_input(flow).shape == (1, 2, 16, 24)
+    # resizing halves the vectors, the mean L1 normalisation removes the scale again
+    torch.testing.assert_close(
+        model.network_input(flow), torch.ones(1, 2, 16, 24) * flow[:1, :, :16, :24].sign()
+    )
+    attribution = SaliencyScorer(model).attribution(flow)
+    assert attribution.shape == (1, 32, 48)
+
+
 def test_scorer_salient_sets(checkpoint):
     scorer = SaliencyScorer(load_nims_model(checkpoint))
     flow = torch.zeros(2, 2, 32, 32)

@@ -133,9 +133,10 @@ def test_fold_norm_equals_conv_then_batch_norm():
     torch.testing.assert_close(torch.nn.functional.conv2d(x, weight, bias, padding=1), expected)
 
 
+@pytest.mark.parametrize("head", ["avg", "max"])
 @pytest.mark.parametrize("norm", ["batch", "instance"])
-def test_folded_reordered_network_computes_the_same_logit(norm):
-    model = _randomised(FlowClassifier(widths=(6, 8, 8), norm=norm, pool=(2, 3)))
+def test_folded_reordered_network_computes_the_same_logit(norm, head):
+    model = _randomised(FlowClassifier(widths=(6, 8, 8), norm=norm, pool=(2, 3), head=head))
     flow = torch.randn(3, 2, 32, 48)
     torch.testing.assert_close(folded_logit(model, flow), model(flow), rtol=1e-4, atol=1e-5)
 
@@ -158,9 +159,10 @@ def test_batch_norm_in_training_mode_is_refused():
 
 
 # --- LRP --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("head", ["avg", "max"])
 @pytest.mark.parametrize("norm", ["batch", "instance"])
-def test_relevance_is_conserved_layer_to_layer(norm):
-    model = _randomised(FlowClassifier(widths=(6, 8, 8), norm=norm, pool=(2, 3)))
+def test_relevance_is_conserved_layer_to_layer(norm, head):
+    model = _randomised(FlowClassifier(widths=(6, 8, 8), norm=norm, pool=(2, 3), head=head))
     for seed in range(3):
         flow = torch.randn(1, 2, 32, 48, generator=torch.Generator().manual_seed(seed))
         relevance, totals = relevance_trace(model, flow)
@@ -251,6 +253,8 @@ def test_region_scores_and_selection():
     np.testing.assert_array_equal(salient, regions == 1)
     # a single region has nothing to stand out from
     assert not select_salient(np.zeros((3, 4), int), attribution).any()
+    # a region below the size floor is never salient
+    assert not select_salient(regions, attribution, min_region=0.2).any()
 
 
 def test_light_candidates_follow_the_relevant_motion():

@@ -36,7 +36,7 @@ DEFAULT_FLOW_FORMAT = "flo"
 DEFAULT_METHOD = "em"
 """The method `segment_source` and ``motionlayers segment`` use when none is given: the EM
 network with the shipped default model (``motionlayers/weights/em-default.pt``)."""
-FLOW_METHODS = ("classical-em", "em", "lt", "nims", "robust-layers", "st")
+FLOW_METHODS = ("bdmm", "classical-em", "em", "lt", "nims", "robust-layers", "st")
 """The built-in methods that segment flows, sorted."""
 SHIPPED_MODELS = {
     "em": {2: "em-default.pt", 4: "em-k4.pt"},

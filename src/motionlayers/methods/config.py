@@ -90,6 +90,7 @@ TRAINER = {
 logger, callbacks and devices, belong to `motionlayers.methods.train`)."""
 MODEL_BOUNDS = {
     "layers": Key(int, low=1, high=64),
+    "input_size": Key(list[int] | None, low=8, high=4096, length=2),
     "lr": Key(float, low=0.0),
     "alpha": Key(float, low=0.0, strict=True),
     "fit_iterations": Key(int, low=0, high=1000),
@@ -113,6 +114,7 @@ _NETS = {
     "st": ("unet", "UNet", 2, {"dims": Key(int, choices=(3,))}),  # volumes: 3D
     "lt": ("unet", "UNet", 2, {"dims": Key(int, choices=(3,))}),
     "nims": ("classifier", "FlowClassifier", 0, {}),
+    "bdmm": ("unet", "UNet", 2, {"dims": Key(int, choices=(2,))}),
 }
 """``model.net`` of each method: module of `motionlayers.nets`, class, how many leading
 arguments the method sets itself (input channels, K), and rules of its other arguments."""

@@ -201,6 +201,17 @@ BUILTIN = (
         options=("gate",),
     ),
     MethodEntry(
+        name="bdmm",
+        input="flow-pair",
+        summary="BDMM: a U-Net masks the salient motion, trained against the classifier (ch. 6)",
+        build="motionlayers.methods.bdmm:build_predictor",
+        fixed_layers=True,
+        module="motionlayers.methods.bdmm:BDMMMethod",
+        load="motionlayers.methods.bdmm:load_bdmm_model",
+        recipes=("bdmm-crowd", "bdmm-tiny"),
+        datasets="motionlayers.methods.nims:build_saliency_datasets",
+    ),
+    MethodEntry(
         name="classical-em",
         input="flow-pair",
         summary="EM on each flow, no network (thesis ch. 2 baseline)",

@@ -7,9 +7,10 @@ function when every norm scale gamma is non-negative, which `clamp_norm_scales` 
 each optimiser step (the thesis observed gamma >= 0 "in all our experiments"; here it is enforced).
 
 The widths, kernel and head are not in the thesis (spec A.2 [U]). The head is one linear layer on
-an average-pooled ``pool`` grid of the last block (a fixed-size input to the linear layer at any
-flow size, and LRP through an average is the z+ rule) and gives one logit: ``sigmoid(logit)`` is
-the probability that the frame is dynamically salient.
+the last block pooled to a ``pool`` grid (a fixed-size input to the linear layer at any flow
+size), by its average (LRP through an average is the z+ rule) or its maximum (winner takes all,
+like the blocks' max-pools), and gives one logit: ``sigmoid(logit)`` is the probability that the
+frame is dynamically salient.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from torch import nn
 
 from motionlayers.errors import InputError, check_shape
 
+CLASSIFIER_HEADS = ("avg", "max")
+"""How the last block is pooled to the head's grid: the average (a frame-wide motion pattern,
+case 1) or the maximum (a few small outliers anywhere in the frame, case 2: an average over a
+cell of many agents would dilute them)."""
 CLASSIFIER_NORMS = ("batch", "instance")
 """``"batch"`` (case 1, independent motion) or ``"instance"`` (case 2, crowds: copes with the
 changes of flow magnitude, thesis 5.3.3)."""
@@ -32,8 +37,9 @@ class FlowClassifier(nn.Module):
     Args:
         widths: output channels of the three (or more) conv blocks.
         norm: ``"batch"`` or ``"instance"`` (affine; its statistics are those of each input).
-        pool: ``(h, w)`` grid the last block is average-pooled to before the linear layer.
+        pool: ``(h, w)`` grid the last block is pooled to before the linear layer.
         kernel: conv kernel size (odd).
+        head: ``"avg"`` or ``"max"`` pooling to that grid (`CLASSIFIER_HEADS`).
     """
 
     def __init__(
@@ -42,8 +48,12 @@ class FlowClassifier(nn.Module):
         norm: str = "batch",
         pool: Sequence[int] = (4, 7),
         kernel: int = 3,
+        head: str = "avg",
     ):
         super().__init__()
+        if head not in CLASSIFIER_HEADS:
+            raise InputError("head", f"unknown {head!r}; valid: {', '.join(CLASSIFIER_HEADS)}")
+        self.head_pool = head
         if norm not in CLASSIFIER_NORMS:
             raise InputError("norm", f"unknown {norm!r}; valid: {', '.join(CLASSIFIER_NORMS)}")
         if kernel < 1 or kernel % 2 == 0:
@@ -79,8 +89,13 @@ class FlowClassifier(nn.Module):
 
     def forward(self, flow: torch.Tensor) -> torch.Tensor:
         """Logits ``(B,)`` of flows ``(B, 2, H, W)`` (already normalised by the caller)."""
-        pooled = nn.functional.adaptive_avg_pool2d(self.features(flow), self.pool_size)
-        return self.head(pooled.flatten(1))[:, 0]
+        return self.head(self.pooled(self.features(flow)).flatten(1))[:, 0]
+
+    def pooled(self, features: torch.Tensor) -> torch.Tensor:
+        """``(B, C, h, w)`` the head's pooling of the last block's maps to ``pool``."""
+        if self.head_pool == "max":
+            return nn.functional.adaptive_max_pool2d(features, self.pool_size)
+        return nn.functional.adaptive_avg_pool2d(features, self.pool_size)
 
 
 def clamp_norm_scales(model: FlowClassifier) -> None:
@@ -91,4 +106,4 @@ def clamp_norm_scales(model: FlowClassifier) -> None:
                 norm.weight.clamp_(min=0.0)
 
 
-__all__ = ["CLASSIFIER_NORMS", "FlowClassifier", "clamp_norm_scales"]
+__all__ = ["CLASSIFIER_HEADS", "CLASSIFIER_NORMS", "FlowClassifier", "clamp_norm_scales"]

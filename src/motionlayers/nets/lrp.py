@@ -14,7 +14,8 @@ The logit of "salient" is then propagated back to the input flow:
 
 - z+ (eq. 5.3) through every layer but the first: ``R_i = sum_j x_i w+_ij / sum_i' x_i' w+_i'j
   R_j`` (bias ignored); the head's average pooling has positive weights, so it is z+ too;
-- winner-takes-all through each max-pool: a pooled unit's relevance goes to its argmax;
+- winner-takes-all through each max-pool (and the head's, when it pools by the maximum): a
+  pooled unit's relevance goes to its argmax;
 - z^beta (eq. 5.4) on the first conv, whose input (flow) is not bounded below by 0: ``R_i =
   sum_j (x_i w_ij - l_i w+_ij - h_i w-_ij) / sum_i' (...) R_j`` with ``l`` and ``h`` the
   per-frame minimum and maximum of each flow channel.
@@ -111,8 +112,7 @@ def folded_logit(model: FlowClassifier, flow: torch.Tensor) -> torch.Tensor:
             x = F.max_pool2d(
                 torch.relu(F.conv2d(x, block.weight, block.bias, padding=block.padding)), 2
             )
-        pooled = F.adaptive_avg_pool2d(x, model.pool_size)
-        logits.append(model.head(pooled.flatten(1))[:, 0])
+        logits.append(model.head(model.pooled(x).flatten(1))[:, 0])
     return torch.cat(logits)
 
 
@@ -167,15 +167,21 @@ def relevance_trace(model: FlowClassifier, flow: torch.Tensor) -> tuple[torch.Te
             sizes.append(active.shape[-2:])
             x, index = F.max_pool2d(active, 2, return_indices=True)
             indices.append(index)
-        pooled = F.adaptive_avg_pool2d(x, model.pool_size).flatten(1)
-        logit = model.head(pooled)  # (1, 1)
+        if model.head_pool == "max":
+            pooled, winners = F.adaptive_max_pool2d(x, model.pool_size, return_indices=True)
+        else:
+            pooled = F.adaptive_avg_pool2d(x, model.pool_size)
+        logit = model.head(pooled.flatten(1))  # (1, 1)
     totals = [float(logit.sum())]
     positive = model.head.weight.detach().clamp(min=0)
-    relevance = _z_plus(lambda t: F.linear(t, positive), pooled, logit.detach())
+    relevance = _z_plus(lambda t: F.linear(t, positive), pooled.flatten(1), logit.detach())
     totals.append(float(relevance.sum()))
-    relevance = _z_plus(
-        lambda t: F.adaptive_avg_pool2d(t, model.pool_size).flatten(1), x, relevance
-    )
+    relevance = relevance.view_as(pooled)
+    if model.head_pool == "max":  # winner takes all
+        spread = torch.zeros_like(x).flatten(2)
+        relevance = spread.scatter_add(2, winners.flatten(2), relevance.flatten(2)).view_as(x)
+    else:
+        relevance = _z_plus(lambda t: F.adaptive_avg_pool2d(t, model.pool_size), x, relevance)
     totals.append(float(relevance.sum()))
     for number in reversed(range(len(blocks))):
         block = blocks[number]

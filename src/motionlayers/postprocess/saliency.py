@@ -25,6 +25,9 @@ from motionlayers.motion import fit, render
 
 INPAINT_LAMBDA = 0.15
 """lambda of eq. 5.6."""
+MIN_REGION = 0.002
+"""Smallest candidate region, as a fraction of the frame (not in the thesis): the mean relevance
+of a region of a few pixels (the speckle of robust layers on noisy flow) is mostly noise."""
 LIGHT_BOUNDS = (-0.01, 4.0)
 """(alpha_1, alpha_2) of the light candidates: the projection ratio lies in (0.99, 5)."""
 
@@ -45,7 +48,10 @@ def region_scores(regions: np.ndarray, attribution: np.ndarray) -> tuple[np.ndar
 
 
 def select_salient(
-    regions: np.ndarray, attribution: np.ndarray, candidates: np.ndarray | None = None
+    regions: np.ndarray,
+    attribution: np.ndarray,
+    candidates: np.ndarray | None = None,
+    min_region: float = MIN_REGION,
 ) -> np.ndarray:
     """``(H, W)`` bool: the regions scoring above the largest one (thesis 5.2.2).
 
@@ -54,13 +60,14 @@ def select_salient(
         attribution: ``(H, W)`` relevance per pixel.
         candidates: ``(R,)`` bool, the regions that may be salient (default: all); the
             threshold is the score of the largest region whatever its candidacy.
+        min_region: regions smaller than this fraction of the frame are never salient.
     """
     scores, sizes = region_scores(regions, attribution)
     present = sizes > 0
     if present.sum() < 2:
         return np.zeros(np.shape(regions), dtype=bool)
     threshold = scores[int(np.argmax(sizes))]
-    keep = present & (scores > threshold)
+    keep = present & (scores > threshold) & (sizes >= min_region * np.size(regions))
     if candidates is not None:
         keep &= np.asarray(candidates, dtype=bool)[: len(keep)]
     return keep[np.asarray(regions, dtype=np.int64)]
@@ -121,6 +128,7 @@ def saliency_map(
 __all__ = [
     "INPAINT_LAMBDA",
     "LIGHT_BOUNDS",
+    "MIN_REGION",
     "inpainted_flow",
     "light_candidates",
     "region_scores",
