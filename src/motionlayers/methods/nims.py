@@ -205,26 +205,24 @@ class SaliencyScorer:
         """``p(salient) (B,)``."""
         return self.model.probability(flow)
 
-    def candidate_regions(self, flow: np.ndarray, attribution: np.ndarray) -> np.ndarray:
-        """``(H, W)`` int64 regions of one flow ``(2, H, W)``: the robust layers' connected
-        components (``elaborate``) or the light candidates (``light``)."""
+    def candidate_regions(self, flow: torch.Tensor, attribution: np.ndarray) -> np.ndarray:
+        """``(B, H, W)`` int64 regions of flows ``(B, 2, H, W)``: the connected components of
+        the robust affine layers (``elaborate``, eq. 5.5, batched) or the light candidates of
+        the attributions ``(B, H, W)`` (``light``)."""
         if self.selection == "light":
-            return light_candidates(flow, attribution)
-        layers = robust_layers(torch.as_tensor(flow)[None].float())
-        return layers.regions[0].cpu().numpy()
+            flows = flow.detach().cpu().double().numpy()
+            return np.stack([light_candidates(f, a) for f, a in zip(flows, attribution)])
+        return robust_layers(flow.detach().float().cpu()).regions.numpy()
 
     def salient(self, flow: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Salient sets ``(B, H, W)`` bool, attributions ``(B, H, W)`` and ``p (B,)`` of flows
         ``(B, 2, H, W)`` in pixels, with this classifier's own candidate regions."""
         attribution = self.attribution(flow).cpu().numpy()
-        flows = flow.detach().cpu().float().numpy()
+        regions = self.candidate_regions(flow, attribution)
         # the light candidates are single agents of a few pixels: no size floor for them
         floor = 0.0 if self.selection == "light" else MIN_REGION
         sets = np.stack(
-            [
-                select_salient(self.candidate_regions(f, a), a, min_region=floor)
-                for f, a in zip(flows, attribution)
-            ]
+            [select_salient(r, a, min_region=floor) for r, a in zip(regions, attribution)]
         )
         return sets, attribution, self.probability(flow).cpu().numpy()
 

@@ -102,8 +102,9 @@ def clamp_norm_scales(model: FlowClassifier) -> None:
     """Keep every norm's scale gamma >= 0 (in place), so that max-pool and norm commute."""
     with torch.no_grad():
         for norm in model.norms:
-            if norm.weight is not None:
-                norm.weight.clamp_(min=0.0)
+            weight = getattr(norm, "weight", None)
+            if isinstance(weight, torch.Tensor):
+                weight.clamp_(min=0.0)
 
 
 __all__ = ["CLASSIFIER_HEADS", "CLASSIFIER_NORMS", "FlowClassifier", "clamp_norm_scales"]

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import cast
 
 import torch
 from torch import nn
@@ -82,7 +84,9 @@ def fold_network(model: FlowClassifier, flow: torch.Tensor) -> list[FoldedBlock]
         raise InputError("classifier", "fold the batch norms of a model in eval mode")
     blocks = []
     x = flow
-    for conv, norm in zip(model.convs, model.norms, strict=True):
+    for conv_module, norm_module in zip(model.convs, model.norms, strict=True):
+        conv = cast(nn.Conv2d, conv_module)
+        norm = cast(nn.BatchNorm2d | nn.InstanceNorm2d, norm_module)
         if norm.weight is not None and bool((norm.weight < 0).any()):
             raise InputError(
                 "classifier", "a norm has a negative scale: Conv-MaxPool-Norm != Conv-Norm-MaxPool"
@@ -96,7 +100,7 @@ def fold_network(model: FlowClassifier, flow: torch.Tensor) -> list[FoldedBlock]
         weight, bias = fold_norm(
             conv.weight, conv.bias, mean, var, norm.weight, norm.bias, norm.eps
         )
-        padding = conv.padding[0] if isinstance(conv.padding, tuple) else int(conv.padding)
+        padding = int(conv.padding[0]) if isinstance(conv.padding, tuple) else 0
         blocks.append(FoldedBlock(weight, bias, padding))
         x = torch.relu(norm(pooled))
     return blocks
@@ -114,6 +118,11 @@ def folded_logit(model: FlowClassifier, flow: torch.Tensor) -> torch.Tensor:
             )
         logits.append(model.head(model.pooled(x).flatten(1))[:, 0])
     return torch.cat(logits)
+
+
+def _positive_conv(x: torch.Tensor, weight: torch.Tensor, padding: int) -> torch.Tensor:
+    """The conv with its positive weights only, bias-free (z+)."""
+    return F.conv2d(x, weight.clamp(min=0), padding=padding)
 
 
 def _stabilise(z: torch.Tensor) -> torch.Tensor:
@@ -185,13 +194,12 @@ def relevance_trace(model: FlowClassifier, flow: torch.Tensor) -> tuple[torch.Te
     totals.append(float(relevance.sum()))
     for number in reversed(range(len(blocks))):
         block = blocks[number]
-        relevance = F.max_unpool2d(relevance, indices[number], 2, output_size=sizes[number])
+        relevance = F.max_unpool2d(relevance, indices[number], (2, 2), output_size=sizes[number])
         if number == 0:
             relevance = _z_beta(block.weight.detach(), block.padding, inputs[0], relevance)
         else:
-            weight = block.weight.detach().clamp(min=0)
             relevance = _z_plus(
-                lambda t, w=weight, p=block.padding: F.conv2d(t, w, padding=p),
+                partial(_positive_conv, weight=block.weight.detach(), padding=block.padding),
                 inputs[number],
                 relevance,
             )

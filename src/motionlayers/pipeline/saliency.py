@@ -144,12 +144,12 @@ def saliency_source(
                 for t, sample in enumerate(batch):
                     height, width = sample.size
                     full = (width, height)
-                    phi_t = cv2.resize(
-                        phi[t].astype(np.float32), full, interpolation=cv2.INTER_LINEAR
-                    )
-                    phi_t = phi_t * cv2.resize(sets[t].astype(np.uint8), full, cv2.INTER_NEAREST)
                     mask = cv2.resize(
                         sets[t].astype(np.uint8), full, interpolation=cv2.INTER_NEAREST
+                    )
+                    phi_t = (
+                        cv2.resize(phi[t].astype(np.float32), full, interpolation=cv2.INTER_LINEAR)
+                        * mask
                     )
                     relevance = cv2.resize(attribution[t].astype(np.float32), full)
                     write_image(tmp / "saliency" / f"{sample.stem}.png", heatmap(phi_t))
