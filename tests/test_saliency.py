@@ -236,6 +236,17 @@ def test_z_plus_rule_on_a_hand_built_second_layer():
     assert float(relevance.sum()) == pytest.approx(totals[0], rel=1e-4)
 
 
+def test_relevance_maps_show_the_evidence_for_salient_whatever_the_decision():
+    model = _tiny(2.0, -1.0, 3.0)
+    with torch.no_grad():
+        model.head.bias.fill_(-20.0)  # logit 9 - 20 < 0: called not salient
+    flow = torch.tensor([[[1.0, 0.0], [0.5, -1.0]], [[0.0, 1.0], [-2.0, 0.0]]])[None]
+    assert float(model(flow)) < 0
+    raw = relevance_maps(model, flow, evidence=False)
+    torch.testing.assert_close(relevance_maps(model, flow), -raw)
+    assert float(raw.sum()) == pytest.approx(float(model(flow)), rel=1e-5)
+
+
 def test_relevance_maps_batch_shape():
     model = _randomised(FlowClassifier(widths=(4, 4, 4), norm="instance", pool=(1, 1)))
     maps = relevance_maps(model, torch.randn(3, 2, 16, 24))

@@ -22,7 +22,9 @@ The logit of "salient" is then propagated back to the input flow:
 
 Every rule redistributes a layer's relevance in full (denominators get a 1e-9 stabiliser, spec
 A.4 [U]), so the input's total relevance is the logit: `relevance_trace` returns the totals of
-every layer to check it. The pixel attribution is ``a(p) = R_u(p) + R_v(p)``.
+every layer to check it. The pixel attribution is ``a(p) = R_u(p) + R_v(p)``, the evidence for
+"salient" (`relevance_maps`: a frame called not salient has its map negated, so that its
+regions are still ranked by how much they speak for saliency).
 """
 
 from __future__ import annotations
@@ -207,11 +209,25 @@ def relevance_trace(model: FlowClassifier, flow: torch.Tensor) -> tuple[torch.Te
     return relevance[0], totals
 
 
-def relevance_maps(model: FlowClassifier, flow: torch.Tensor) -> torch.Tensor:
+def relevance_maps(
+    model: FlowClassifier, flow: torch.Tensor, evidence: bool = True
+) -> torch.Tensor:
     """Pixel attributions ``a (B, H, W) = R_u + R_v`` of flows ``(B, 2, H, W)`` (the input as
-    the classifier reads it), one LRP pass per frame (an instance norm folds per frame)."""
+    the classifier reads it), one LRP pass per frame (an instance norm folds per frame).
+
+    Args:
+        evidence: map the evidence *for* "salient" whatever the decision: the rules are linear
+            in the starting relevance, so a frame with a negative logit (called not salient)
+            has its map negated, i.e. LRP started from ``|logit|``. False: started from the
+            logit itself (its map sums to the logit).
+    """
     check_shape(flow, ("B", 2, "H", "W"), "relevance_maps: flow")
-    return torch.stack([relevance_trace(model, item)[0].sum(0) for item in flow.split(1)])
+    maps = []
+    for item in flow.split(1):
+        relevance, totals = relevance_trace(model, item)
+        sign = -1.0 if evidence and totals[0] < 0 else 1.0
+        maps.append(sign * relevance.sum(0))
+    return torch.stack(maps)
 
 
 __all__ = [
