@@ -4,6 +4,7 @@ the ``saliency`` command."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import cv2
@@ -149,6 +150,9 @@ def test_segment_with_the_saliency_rule(checkpoint, tmp_path):
     )
     assert result.frames == 5
     assert len(list((out / "foreground").glob("*.png"))) == 5
+    header = json.loads((out / "motion.json").read_text())
+    assert header["foreground_rule"] == "saliency"
+    assert header["saliency_model"] == str(checkpoint)
 
 
 def test_saliency_model_without_the_rule_is_an_error(checkpoint, tmp_path):

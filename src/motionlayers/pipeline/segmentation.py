@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from motionlayers import __version__
-from motionlayers.defaults import DEFAULT_METHOD, EVENT_FPS, EVENT_METHODS
+from motionlayers.defaults import DEFAULT_METHOD, EVENT_FPS, EVENT_METHODS, SALIENCY_RULE
 from motionlayers.errors import InputError
 from motionlayers.io.atomic import atomic_directory, check_not_input
 from motionlayers.methods.registry import Method, available_methods, get_entry, get_method
@@ -422,6 +422,11 @@ def _header(run: Run) -> dict[str, Any]:
         "theta_units": THETA_UNITS,
         "working_size": list(size) if size is not None else None,
         "explained_ratio": options["explained_ratio"],
+        **(
+            {"saliency_model": str(options["saliency_model"] or "shipped")}
+            if options["foreground_rule"] == SALIENCY_RULE
+            else {}
+        ),
         "temporal_radius": options["temporal_radius"],
         "snap_radius": 0.0 if flows else options["snap_radius"],
         "colour_weight": 0.0 if flows else options["colour_weight"],
