@@ -123,3 +123,17 @@ def test_robust_layers_single_motion_is_one_layer() -> None:
     assert result.labels.unique().tolist() == [0]
     with pytest.raises(InputError, match="mad"):
         robust_layers(flow, deviation="iqr")
+
+
+def test_robust_layers_separate_exact_constant_motions():
+    """A constant flow covering most of the frame sits on the histogram's upper edge (its 99th
+    percentile): it must still seed the first layer."""
+    flow = torch.zeros(1, 2, 64, 96)
+    flow[0, 0] = 1.5
+    flow[0, :, 20:40, 30:60] = torch.tensor([-2.0, 1.0])[:, None, None]
+    result = robust_layers(flow)
+    assert int(result.layers[0]) == 2
+    square = torch.zeros(64, 96, dtype=torch.bool)
+    square[20:40, 30:60] = True
+    assert (result.labels[0][square] == result.labels[0][square][0]).all()
+    assert (result.labels[0][~square] != result.labels[0][square][0]).all()

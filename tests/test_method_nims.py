@@ -213,3 +213,22 @@ def test_saliency_rule_refused_for_events():
     with pytest.raises(InputError, match="event"):
         resolve_options("events", {"foreground_rule": "saliency"})
     assert np.isfinite(resolve_options("video", {"foreground_rule": "saliency"})["explained_ratio"])
+
+
+def test_shipped_classifier_loads_and_scores():
+    from motionlayers.methods.nims import shipped_scorer
+
+    scorer = shipped_scorer()
+    assert scorer.selection == "elaborate"
+    assert scorer.model.hparams["input_size"] == [64, 112]
+    flow = torch.zeros(1, 2, 128, 224)
+    flow[0, 0] = 1.5
+    flow[0, :, 40:80, 60:120] = torch.tensor([-2.0, 1.0])[:, None, None]
+    sets, attribution, probability = scorer.salient(flow)
+    assert 0.0 <= float(probability[0]) <= 1.0
+    assert attribution.shape == (1, 128, 224) and np.isfinite(attribution).all()
+    # an object moving against a uniformly translating scene is the salient region
+    square = np.zeros((128, 224), bool)
+    square[40:80, 60:120] = True
+    assert (sets[0] & square).sum() > 0.5 * square.sum()
+    assert (sets[0] & ~square).sum() < 0.1 * square.sum()

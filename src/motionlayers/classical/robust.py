@@ -140,8 +140,11 @@ def _mode_support(flow: torch.Tensor, support: torch.Tensor, bins: int) -> torch
         low = torch.quantile(vectors, 0.01, dim=1, keepdim=True)
         high = torch.quantile(vectors, 0.99, dim=1, keepdim=True)
         width = ((high - low) / bins).clamp_min(1e-3)
-        cells = ((flow[b].flatten(1) - low) / width).floor().long()  # (2, H W)
-        inside = support[b].flatten() & (cells >= 0).all(0) & (cells < bins).all(0)
+        values = flow[b].flatten(1)  # (2, H W)
+        # a value equal to the 99th percentile (a constant flow covering most pixels) belongs to
+        # the last cell, not outside the histogram
+        cells = ((values - low) / width).floor().long().clamp(max=bins - 1)
+        inside = support[b].flatten() & ((values >= low) & (values <= high)).all(0)
         flat = cells[0] * bins + cells[1]
         mode = int(torch.bincount(flat[inside], minlength=bins * bins).argmax())
         near = ((cells[0] - mode // bins).abs() <= 1) & ((cells[1] - mode % bins).abs() <= 1)
