@@ -53,7 +53,11 @@ def supervised_unet(kind: str, steps: int, height: int, width: int, seed: int) -
         loss.backward()
         optimiser.step()
         if step % 100 == 0:
-            print(f"supervised step {step}: loss {float(loss):.3f}", file=sys.stderr, flush=True)
+            print(
+                f"supervised step {step}: loss {float(loss.detach()):.3f}",
+                file=sys.stderr,
+                flush=True,
+            )
     return net.eval()
 
 
@@ -105,6 +109,14 @@ def run(args: argparse.Namespace) -> int:
         scores = [iou(masks[i], truths[i]) for i in np.flatnonzero(labels)]
         blank = [not masks[i].any() for i in np.flatnonzero(~labels)]
         rows.append(("BDMM (every salient frame)", f"{100 * np.mean(scores):.1f}", len(scores)))
+        area = [float(masks[i].mean()) for i in np.flatnonzero(~labels)]
+        rows.append(
+            (
+                "BDMM: mean salient area on the non-salient frames (% of the frame)",
+                f"{100 * np.mean(area):.1f}",
+                len(area),
+            )
+        )
         rows.append(
             (
                 "BDMM: blank masks on the non-salient frames (%)",

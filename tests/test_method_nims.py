@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from motionlayers.data.saliency import crowd_frame
 from motionlayers.errors import InputError
 from motionlayers.methods.config import load_config
 from motionlayers.methods.nims import (
@@ -232,3 +233,13 @@ def test_shipped_classifier_loads_and_scores():
     square[40:80, 60:120] = True
     assert (sets[0] & square).sum() > 0.5 * square.sum()
     assert (sets[0] & ~square).sum() < 0.1 * square.sum()
+
+
+def test_shipped_crowd_classifier_by_name():
+    from motionlayers.methods.nims import shipped_scorer
+
+    scorer = shipped_scorer("nims-crowd.pt")
+    assert scorer.selection == "light" and scorer.model.net.norm_kind == "instance"
+    flow = torch.from_numpy(crowd_frame(3).flow)[None]
+    sets, attribution, probability = scorer.salient(flow)
+    assert sets.shape == (1, 128, 224) and 0.0 <= float(probability[0]) <= 1.0

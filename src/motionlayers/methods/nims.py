@@ -263,15 +263,18 @@ def salient_layers(
 
 @lru_cache(maxsize=4)
 def shipped_scorer(path: str | None = None, device: str = "cpu") -> SaliencyScorer:
-    """The scorer of the classifier in ``path`` (None: the shipped case-1 model), loaded once."""
+    """The scorer of the classifier in ``path`` (a file or a shipped classifier's name such as
+    ``nims-crowd.pt``; None: the shipped case-1 model), loaded once."""
     from motionlayers.methods.registry import WEIGHTS_DIR
     from motionlayers.methods.weights import require_shipped
 
     if path is None:
         weights = WEIGHTS_DIR / SHIPPED_CLASSIFIER
         require_shipped(weights, "nims", "motionlayers train nims --config nims-parallax -o OUT")
-    else:
+    else:  # a file, or the name of a shipped classifier (nims-crowd.pt)
         weights = Path(path)
+        if not weights.exists() and weights.name == path and (WEIGHTS_DIR / path).is_file():
+            weights = WEIGHTS_DIR / path
     return SaliencyScorer(load_nims_model(weights), device)
 
 

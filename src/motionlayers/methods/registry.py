@@ -208,7 +208,7 @@ BUILTIN = (
         fixed_layers=True,
         module="motionlayers.methods.bdmm:BDMMMethod",
         load="motionlayers.methods.bdmm:load_bdmm_model",
-        recipes=("bdmm-crowd", "bdmm-tiny"),
+        recipes=("bdmm-crowd", "bdmm-parallax", "bdmm-tiny"),
         datasets="motionlayers.methods.nims:build_saliency_datasets",
     ),
     MethodEntry(
