@@ -88,7 +88,7 @@ def test_the_methods_command_lists_every_method(square_method, capsys):
 
 
 def test_an_unknown_method_lists_the_valid_ones():
-    with pytest.raises(InputError, match="valid: classical-em, em, evlayerseg"):
+    with pytest.raises(InputError, match="valid: bdmm, classical-em, em, evlayerseg"):
         get_method("nope")
 
 
