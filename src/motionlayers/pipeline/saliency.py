@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,8 @@ from motionlayers.io import write_image
 from motionlayers.io.atomic import atomic_directory, atomic_path
 from motionlayers.io.video import VideoSink
 from motionlayers.pipeline.options import FLOWS, KIND_WORDS
-from motionlayers.pipeline.sources import FlowSample, flow_samples, open_source
+from motionlayers.pipeline.sources import flow_samples, open_source
+from motionlayers.pipeline.stream import batches
 
 SALIENCY_ENTRIES = ("saliency", "relevance", "masks", "overlay.mp4", "saliency.csv")
 """What ``motionlayers saliency`` writes into its output folder."""
@@ -77,17 +77,6 @@ def _overlay(frame_bgr: np.ndarray | None, phi: np.ndarray, probability: float) 
     cv2.putText(out, text, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
     cv2.putText(out, text, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
     return out
-
-
-def _batches(samples: Iterator[FlowSample], size: int) -> Iterator[list[FlowSample]]:
-    batch: list[FlowSample] = []
-    for sample in samples:
-        batch.append(sample)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def saliency_source(
@@ -135,7 +124,7 @@ def saliency_source(
         sink: VideoSink | None = None
         bar = tqdm(desc="saliency", unit="frame", total=opened.length, disable=not progress)
         with contextlib.closing(bar):
-            for batch in _batches(samples, batch_size):
+            for batch in batches(samples, batch_size):
                 flows = torch.stack([s.flow for s in batch])
                 sets, attribution, probability = scorer.salient(flows)
                 if gate:

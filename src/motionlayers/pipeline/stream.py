@@ -135,7 +135,7 @@ def predict_stream(
         return
     if method.entry.input not in ("flow-pair", "frames"):
         raise ShapeError(f"method {method.name} reads {method.entry.input}, not flows or frames")
-    for batch in _batches(samples, batch_size):
+    for batch in batches(samples, batch_size):
         if method.entry.input == "frames":
             inputs = torch.stack([_working_frame(s) for s in batch])
         else:
@@ -418,7 +418,8 @@ def ordered_map(
             yield from pool.map(function, batch)
 
 
-def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (the last may be shorter)."""
     batch: list[T] = []
     for item in items:
         batch.append(item)
@@ -435,6 +436,7 @@ __all__ = [
     "FrameResult",
     "Steps",
     "background_first_order",
+    "batches",
     "full_size",
     "layered_frames",
     "ordered_map",
