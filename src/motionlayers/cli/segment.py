@@ -163,7 +163,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=UNSET,
         metavar="PATH",
         help="the saliency rule's classifier: a checkpoint or weights of 'motionlayers train "
-        "nims' (default: the shipped case-1 model, independent motion against parallax)",
+        "nims', or a shipped one's name (nims-crowd.pt) (default: the shipped case-1 model, "
+        "nims-parallax.pt: independent motion against parallax)",
     )
     _number(
         flows,
