@@ -57,8 +57,9 @@ class NIMSMethod(L.LightningModule):
             `SaliencyScorer` finds the candidate regions with this classifier.
         input_size: ``[h, w]`` the classifier reads the flow resized to (vectors rescaled);
             None: the flow's own size. At 64x112 the three blocks see a larger share of the
-            frame than at 128x224, and the classifier learns faster: held-out accuracy 0.74
-            against 0.57 after the same number of frames (docs/benchmarks.md).
+            frame than at 128x224, and the case-1 classifier learned faster (an exploratory
+            run on 2026-12-03, not a benchmark: validation accuracy 0.70 after about 1 100
+            steps at 64x112, 0.56 after 750 steps at 128x224, then stalling near 0.57).
         lr: Adam learning rate.
         weight_decay: Adam weight decay.
         input_norm: ``"mean_l1"`` or ``"none"``.
