@@ -59,7 +59,7 @@ class NIMSMethod(L.LightningModule):
             None: the flow's own size. At 64x112 the three blocks see a larger share of the
             frame than at 128x224, and the case-1 classifier learned faster (an exploratory
             run on 2026-12-03, not a benchmark: validation accuracy 0.70 after about 1 100
-            steps at 64x112, 0.56 after 750 steps at 128x224, then stalling near 0.57).
+            steps at 64x112, 0.57 after 750 steps at 128x224, where that run was stopped).
         lr: Adam learning rate.
         weight_decay: Adam weight decay.
         input_norm: ``"mean_l1"`` or ``"none"``.
