@@ -156,6 +156,19 @@ def test_segment_with_the_saliency_rule(checkpoint, tmp_path):
     assert header["saliency_model"] == str(checkpoint)
 
 
+def test_a_bad_saliency_model_fails_before_any_output(tmp_path):
+    from motionlayers.pipeline.segmentation import segment_source
+
+    frames = _video(tmp_path / "frames")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(InputError, match="bad.pt"):
+        segment_source(
+            frames, tmp_path / "out", foreground_rule="saliency", saliency_model=str(bad)
+        )
+    assert not (tmp_path / "out").exists()
+
+
 def test_saliency_model_without_the_rule_is_an_error(checkpoint, tmp_path):
     from motionlayers.pipeline.segmentation import segment_source
 

@@ -205,6 +205,7 @@ BUILTIN = (
         input="flow-pair",
         summary="BDMM: a U-Net masks the salient motion, trained against the classifier (ch. 6)",
         build="motionlayers.methods.bdmm:build_predictor",
+        layers=2,
         fixed_layers=True,
         module="motionlayers.methods.bdmm:BDMMMethod",
         load="motionlayers.methods.bdmm:load_bdmm_model",

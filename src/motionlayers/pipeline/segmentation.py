@@ -123,6 +123,10 @@ def prepare(source: Any, method: str | None = None, **options: Any) -> Run:
 
         assert opened.path is not None
         events = read_recording(opened.path, values["sensor_size"])
+    if values["foreground_rule"] == SALIENCY_RULE:  # a bad classifier fails before any work
+        from motionlayers.methods.nims import shipped_scorer
+
+        shipped_scorer(values["saliency_model"])
     built = get_method(name, values["layers"], device, values["checkpoint"], **method_options)
     run = Run(opened, built, values, Steps.from_options(values), events, length=opened.length)
     if events is not None:
