@@ -27,7 +27,7 @@ from motionlayers.data.saliency import SaliencyFlowDataset
 from motionlayers.methods.em_network import normalise_input
 from motionlayers.methods.nims import SaliencyScorer, load_nims_model
 from motionlayers.nets import UNet
-from motionlayers.postprocess.saliency import MIN_REGION, saliency_map, select_salient
+from motionlayers.postprocess.saliency import saliency_map, select_salient
 
 
 def iou(prediction: np.ndarray, truth: np.ndarray) -> float:
@@ -77,8 +77,7 @@ def run(args: argparse.Namespace) -> int:
         regions = scorer.candidate_regions(flow, attribution[None])[0]
         times["regions"] += time.perf_counter() - start
         start = time.perf_counter()
-        floor = 0.0 if scorer.selection == "light" else MIN_REGION
-        salient = select_salient(regions, attribution, min_region=floor)
+        salient = select_salient(regions, attribution, min_region=scorer.min_region)
         times["selection"] += time.perf_counter() - start
         start = time.perf_counter()
         saliency_map(flow.double(), torch.from_numpy(salient)[None])

@@ -37,7 +37,7 @@ from motionlayers.flow.resize import resize_flow
 from motionlayers.methods.em_network import normalise_input
 from motionlayers.methods.weights import build_trained, write_weights
 from motionlayers.nets.classifier import FlowClassifier, clamp_norm_scales
-from motionlayers.nets.lrp import relevance_maps
+from motionlayers.nets.lrp import relevance_and_logits
 from motionlayers.postprocess.components import connected_components
 from motionlayers.postprocess.saliency import MIN_REGION, light_candidates, select_salient
 
@@ -194,13 +194,26 @@ class SaliencyScorer:
         self.device = torch.device(device)
         self.selection = str(model.hparams["selection"])
 
+    @property
+    def min_region(self) -> float:
+        """The size floor of salient regions: none for the light candidates (single agents of
+        a few pixels), `MIN_REGION` for segments."""
+        return 0.0 if self.selection == "light" else MIN_REGION
+
     def attribution(self, flow: torch.Tensor) -> torch.Tensor:
         """LRP attributions ``(B, H, W)`` of flows ``(B, 2, H, W)`` in pixels (computed at the
         classifier's input size, then resized bilinearly to the flow's)."""
-        maps = relevance_maps(self.model.net, self.model.network_input(flow.to(self.device)))
+        return self.attribution_and_probability(flow)[0]
+
+    def attribution_and_probability(self, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The attributions ``(B, H, W)`` and ``p(salient) (B,)``, from one LRP pass (its
+        forward pass gives the logits)."""
+        maps, logits = relevance_and_logits(
+            self.model.net, self.model.network_input(flow.to(self.device))
+        )
         if maps.shape[-2:] != flow.shape[-2:]:
             maps = F.interpolate(maps[:, None], size=flow.shape[-2:], mode="bilinear")[:, 0]
-        return maps
+        return maps, torch.sigmoid(logits)
 
     def probability(self, flow: torch.Tensor) -> torch.Tensor:
         """``p(salient) (B,)``."""
@@ -215,17 +228,21 @@ class SaliencyScorer:
             return np.stack([light_candidates(f, a) for f, a in zip(flows, attribution)])
         return robust_layers(flow.detach().float().cpu()).regions.numpy()
 
-    def salient(self, flow: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def salient(
+        self, flow: torch.Tensor, gate: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Salient sets ``(B, H, W)`` bool, attributions ``(B, H, W)`` and ``p (B,)`` of flows
-        ``(B, 2, H, W)`` in pixels, with this classifier's own candidate regions."""
-        attribution = self.attribution(flow).cpu().numpy()
+        ``(B, 2, H, W)`` in pixels, with this classifier's own candidate regions; ``gate``:
+        no salient region in the frames it does not call salient (p < 0.5)."""
+        maps, probability = self.attribution_and_probability(flow)
+        attribution, p = maps.cpu().numpy(), probability.cpu().numpy()
         regions = self.candidate_regions(flow, attribution)
-        # the light candidates are single agents of a few pixels: no size floor for them
-        floor = 0.0 if self.selection == "light" else MIN_REGION
         sets = np.stack(
-            [select_salient(r, a, min_region=floor) for r, a in zip(regions, attribution)]
+            [select_salient(r, a, min_region=self.min_region) for r, a in zip(regions, attribution)]
         )
-        return sets, attribution, self.probability(flow).cpu().numpy()
+        if gate:
+            sets &= (p >= 0.5)[:, None, None]
+        return sets, attribution, p
 
 
 def salient_layers(
@@ -273,9 +290,9 @@ def shipped_scorer(path: str | None = None, device: str = "cpu") -> SaliencyScor
         weights = WEIGHTS_DIR / SHIPPED_CLASSIFIER
         require_shipped(weights, "nims", "motionlayers train nims --config nims-parallax -o OUT")
     else:  # a file, or the name of a shipped classifier (nims-crowd.pt)
-        weights = Path(path)
-        if not weights.exists() and weights.name == path and (WEIGHTS_DIR / path).is_file():
-            weights = WEIGHTS_DIR / path
+        from motionlayers.methods.train import trained_file
+
+        weights = trained_file(path, "saliency classifier")
     return SaliencyScorer(load_nims_model(weights), device)
 
 
@@ -291,11 +308,8 @@ class NIMSPredictor:
         self.scorer, self.gate = scorer, gate
 
     def __call__(self, flow: torch.Tensor) -> torch.Tensor:
-        sets, _, probability = self.scorer.salient(flow)
-        if self.gate:
-            sets &= (probability >= 0.5)[:, None, None]
-        labels = torch.from_numpy(sets.astype(np.int64)).to(flow.device)
-        return labels
+        sets, _, _ = self.scorer.salient(flow, self.gate)
+        return torch.from_numpy(sets.astype(np.int64)).to(flow.device)
 
 
 def build_predictor(

@@ -106,9 +106,10 @@ def build_datasets(config: dict[str, Any]) -> tuple[Dataset, Dataset]:
 LOGGERS = ("csv", "tensorboard")
 
 
-def trained_file(name: str | Path) -> Path:
-    """A model to initialise from: a path, or the name of a model that ships in
-    ``motionlayers/weights`` (``em-k4.pt``; a recipe cannot know where the package is)."""
+def trained_file(name: str | Path, what: str = "model to initialise from") -> Path:
+    """A trained model's file: a path, or the name of a model that ships in
+    ``motionlayers/weights`` (``em-k4.pt``; a recipe cannot know where the package is).
+    ``what`` names the model in the error when it is neither."""
     from motionlayers.methods.registry import WEIGHTS_DIR
 
     path = Path(name)
@@ -117,9 +118,7 @@ def trained_file(name: str | Path) -> Path:
     shipped = WEIGHTS_DIR / path.name
     if path.name == str(name) and shipped.is_file():
         return shipped
-    raise InputError(
-        name, "model to initialise from does not exist (neither a file nor a shipped model)"
-    )
+    raise InputError(name, f"{what} does not exist (neither a file nor a shipped model)")
 
 
 def train(

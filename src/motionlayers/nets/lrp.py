@@ -209,11 +209,12 @@ def relevance_trace(model: FlowClassifier, flow: torch.Tensor) -> tuple[torch.Te
     return relevance[0], totals
 
 
-def relevance_maps(
+def relevance_and_logits(
     model: FlowClassifier, flow: torch.Tensor, evidence: bool = True
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Pixel attributions ``a (B, H, W) = R_u + R_v`` of flows ``(B, 2, H, W)`` (the input as
-    the classifier reads it), one LRP pass per frame (an instance norm folds per frame).
+    the classifier reads it), one LRP pass per frame (an instance norm folds per frame), and
+    the logits ``(B,)`` that pass computed.
 
     Args:
         evidence: map the evidence *for* "salient" whatever the decision: the rules are linear
@@ -222,12 +223,20 @@ def relevance_maps(
             logit itself (its map sums to the logit).
     """
     check_shape(flow, ("B", 2, "H", "W"), "relevance_maps: flow")
-    maps = []
+    maps, logits = [], []
     for item in flow.split(1):
         relevance, totals = relevance_trace(model, item)
         sign = -1.0 if evidence and totals[0] < 0 else 1.0
         maps.append(sign * relevance.sum(0))
-    return torch.stack(maps)
+        logits.append(totals[0])
+    return torch.stack(maps), torch.tensor(logits, dtype=flow.dtype, device=flow.device)
+
+
+def relevance_maps(
+    model: FlowClassifier, flow: torch.Tensor, evidence: bool = True
+) -> torch.Tensor:
+    """The attributions ``(B, H, W)`` of `relevance_and_logits`."""
+    return relevance_and_logits(model, flow, evidence)[0]
 
 
 __all__ = [
@@ -236,6 +245,7 @@ __all__ = [
     "fold_network",
     "fold_norm",
     "folded_logit",
+    "relevance_and_logits",
     "relevance_maps",
     "relevance_trace",
 ]

@@ -126,9 +126,7 @@ def saliency_source(
         with contextlib.closing(bar):
             for batch in batches(samples, batch_size):
                 flows = torch.stack([s.flow for s in batch])
-                sets, attribution, probability = scorer.salient(flows)
-                if gate:
-                    sets &= (probability >= 0.5)[:, None, None]
+                sets, attribution, probability = scorer.salient(flows, gate)
                 phi = saliency_map(flows.double(), torch.from_numpy(sets)).numpy()
                 for t, sample in enumerate(batch):
                     height, width = sample.size
