@@ -24,7 +24,7 @@ import torch
 from motionlayers.errors import InputError
 from motionlayers.losses.saliency import SALIENT, bdmm_loss
 from motionlayers.methods.em_network import normalise_input
-from motionlayers.methods.weights import build_trained, write_weights
+from motionlayers.methods.weights import load_trained, write_weights
 from motionlayers.nets import UNet
 
 
@@ -173,9 +173,7 @@ def export_weights(
 
 def load_bdmm_model(path: str | Path, map_location: str | torch.device = "cpu") -> BDMMMethod:
     """A `BDMMMethod` in eval mode from a checkpoint of `train` or an exported weights file."""
-    model, trained = build_trained(path, BDMMMethod, "bdmm", "BDMM")
-    model.weights_meta = trained.meta
-    return model.to(map_location).eval()
+    return load_trained(path, BDMMMethod, "bdmm", "BDMM", map_location)
 
 
 def build_predictor(layers: int, device: str, weights: Path | None) -> BDMMMethod:

@@ -32,7 +32,7 @@ from motionlayers.methods.em_network import (
     normalise_input,
 )
 from motionlayers.methods.weights import (
-    build_trained,
+    load_trained,
     write_weights,
 )
 from motionlayers.nets import UNet
@@ -159,9 +159,7 @@ def load_em_model(path: str | Path, map_location: str | torch.device = "cpu") ->
     """An `EMMethod` (in eval mode, on ``map_location``) from a Lightning checkpoint written by
     `train` or a weights file written by `export_weights`, read safely (a file that would run
     code is refused: `motionlayers.methods.weights.safe_load`)."""
-    model, trained = build_trained(path, EMMethod, "em", "EM")
-    model.weights_meta = trained.meta
-    return model.to(map_location).eval()
+    return load_trained(path, EMMethod, "em", "EM", map_location)
 
 
 __all__ = [

@@ -58,7 +58,7 @@ from motionlayers.errors import InputError
 from motionlayers.losses.temporal import LT_MODEL, OCCLUSION_SHARE
 from motionlayers.methods.lt_network import TRAIN_LENGTH, lt_net
 from motionlayers.methods.st import STMSMethod, build_volume_datasets
-from motionlayers.methods.weights import build_trained, write_weights
+from motionlayers.methods.weights import load_trained, write_weights
 
 
 def warmup_step_decay(step: int, warmup_steps: int, decay_every: int) -> float:
@@ -181,9 +181,7 @@ def export_weights(
 def load_lt_model(path: str | Path, map_location: str | torch.device = "cpu") -> LTMSMethod:
     """An `LTMSMethod` (eval mode) from a checkpoint of ``train`` or a weights file, read
     safely."""
-    model, trained = build_trained(path, LTMSMethod, "lt", "LT-MS")
-    model.weights_meta = trained.meta
-    return model.to(map_location).eval()
+    return load_trained(path, LTMSMethod, "lt", "LT-MS", map_location)
 
 
 __all__ = [

@@ -35,7 +35,7 @@ from motionlayers.data.saliency import SALIENCY_KINDS, SaliencyFlowDataset
 from motionlayers.errors import InputError
 from motionlayers.flow.resize import resize_flow
 from motionlayers.methods.em_network import normalise_input
-from motionlayers.methods.weights import build_trained, write_weights
+from motionlayers.methods.weights import load_trained, write_weights
 from motionlayers.nets.classifier import FlowClassifier, clamp_norm_scales
 from motionlayers.nets.lrp import relevance_and_logits
 from motionlayers.postprocess.components import connected_components
@@ -176,9 +176,7 @@ def export_weights(
 
 def load_nims_model(path: str | Path, map_location: str | torch.device = "cpu") -> NIMSMethod:
     """A `NIMSMethod` in eval mode from a checkpoint of `train` or a file of `export_weights`."""
-    model, trained = build_trained(path, NIMSMethod, "nims", "NIMS")
-    model.weights_meta = trained.meta
-    return model.to(map_location).eval()
+    return load_trained(path, NIMSMethod, "nims", "NIMS", map_location)
 
 
 class SaliencyScorer:

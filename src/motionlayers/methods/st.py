@@ -56,7 +56,7 @@ from motionlayers.data.augment import add_global_motion, corrupt_one_flow
 from motionlayers.errors import InputError
 from motionlayers.losses.temporal import OCCLUSION_SHARE, ST_MODEL, st_loss
 from motionlayers.methods.st_network import TRIPLET, st_logits, st_net
-from motionlayers.methods.weights import build_trained, write_weights
+from motionlayers.methods.weights import load_trained, write_weights
 
 
 class STMSMethod(L.LightningModule):
@@ -269,9 +269,7 @@ def export_weights(
 def load_st_model(path: str | Path, map_location: str | torch.device = "cpu") -> STMSMethod:
     """An `STMSMethod` (eval mode) from a checkpoint of ``train`` or a weights file, read
     safely."""
-    model, trained = build_trained(path, STMSMethod, "st", "ST-MS")
-    model.weights_meta = trained.meta
-    return model.to(map_location).eval()
+    return load_trained(path, STMSMethod, "st", "ST-MS", map_location)
 
 
 __all__ = [

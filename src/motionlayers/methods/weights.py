@@ -182,6 +182,20 @@ def build_trained(
     return model, trained
 
 
+def load_trained(
+    path: str | Path,
+    module: type[ModuleT],
+    method: str,
+    label: str,
+    map_location: str | torch.device = "cpu",
+) -> ModuleT:
+    """`build_trained`'s model in eval mode on ``map_location``, with the file's model-card
+    figures as its ``weights_meta`` (the methods' ``load_*_model``)."""
+    model, trained = build_trained(path, module, method, label)
+    model.weights_meta = trained.meta
+    return model.to(map_location).eval()
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """A Lightning training checkpoint (weights, optimiser state, step) to resume from, read
     safely (`safe_load`); a weights file has no optimiser state and is refused."""
