@@ -32,7 +32,7 @@ from motionlayers.io import write_image
 from motionlayers.io.atomic import atomic_directory, atomic_path
 from motionlayers.io.video import VideoSink
 from motionlayers.pipeline.options import FLOWS, KIND_WORDS
-from motionlayers.pipeline.sources import flow_samples, open_source
+from motionlayers.pipeline.sources import FOLDER_FPS, flow_samples, open_source
 from motionlayers.pipeline.stream import batches
 
 SALIENCY_ENTRIES = ("saliency", "relevance", "masks", "overlay.mp4", "saliency.csv")
@@ -114,7 +114,7 @@ def saliency_source(
     samples = flow_samples(
         opened, flow_backend or DEFAULT_FLOW_BACKEND, size or DEFAULT_WORKING_SIZE, 1, max_frames
     )
-    rate = fps or getattr(opened, "fps", None) or 24.0
+    rate = fps or opened.fps or FOLDER_FPS
     inputs = [opened.path] if opened.path is not None else []
     probabilities: list[float] = []
     with atomic_directory(out, kind="saliency", entries=SALIENCY_ENTRIES, inputs=inputs) as tmp:
