@@ -191,13 +191,13 @@ def test_builtin_methods_are_the_ones_listed_in_defaults() -> None:
 
 def test_the_default_flow_backend_is_written_once() -> None:
     """``"dis-medium"`` appears in defaults.py and as the registry's key, nowhere else."""
-    places = sorted(
+    places = {
         str(path.relative_to(SRC))
         for path in SRC.rglob("*.py")
         for line in path.read_text().splitlines()
         if '"dis-medium"' in line and not line.lstrip().startswith(("#", "FLOW_BACKENDS"))
-    )
-    assert places == ["defaults.py", "flow/backends.py"]
+    }
+    assert places == {"defaults.py", "flow/backends.py"}
 
 
 # --- --device ----------------------------------------------------------------------------------

@@ -70,12 +70,16 @@ def write_video(path: Path, frames: list[np.ndarray]) -> None:
 
 
 def test_registry_names_and_unknown():
-    assert {"dis-medium", "dis-fast", "farneback", "precomputed"} <= set(available_backends())
-    with pytest.raises(InputError, match="^flow backend: unknown 'raft'; valid: dis-fast, dis-med"):
-        get_backend("raft")
+    assert {"dis-medium", "dis-fast", "dis-fine", "farneback", "precomputed", "raft"} <= set(
+        available_backends()
+    )
+    with pytest.raises(InputError, match="^flow backend: unknown 'nope'; valid: dis-fast, dis-fin"):
+        get_backend("nope")
     backend = get_backend("farneback")
     assert get_backend(backend) is backend
     with pytest.raises(InputError, match="bad options"):
+        get_backend("farneback", nonsense=1)
+    with pytest.raises(InputError, match="^dis setting: unknown 'nonsense'; valid: coarsest_sc"):
         get_backend("dis-fast", nonsense=1)
 
 
@@ -97,7 +101,8 @@ def test_register_backend():
 
 
 @pytest.mark.parametrize(
-    "name, atol", [("dis-medium", 0.05), ("dis-fast", 0.25), ("farneback", 0.05)]
+    "name, atol",
+    [("dis-medium", 0.05), ("dis-fast", 0.25), ("dis-fine", 0.05), ("farneback", 0.05)],
 )
 def test_backend_recovers_translation(name, atol):
     frame0, frame1 = shifted_pair()
@@ -164,6 +169,126 @@ def test_precomputed_backend(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="holds no flow files"):
         get_backend("precomputed", folder=tmp_path / "empty")
+
+
+class Recorder(FlowBackend):
+    """Zero flow; records what `compute` and `compute_pairs` receive."""
+
+    name = "recorder"
+
+    def __init__(self, colour: bool = False, batch_size: int = 1):
+        self.colour, self.batch_size = colour, batch_size
+        self.images: list[np.ndarray] = []
+        self.batches: list[int] = []
+
+    def compute(self, image0, image1):
+        self.images.append(image0)
+        return np.full((*image0.shape[:2], 2), float(len(self.images)))
+
+    def compute_pairs(self, frames0, frames1):
+        self.batches.append(len(frames0))
+        return super().compute_pairs(frames0, frames1)
+
+
+def test_colour_backends_receive_bgr_and_grey_backends_grey():
+    frame0, frame1 = shifted_pair()
+    original = frame0.copy()
+    colour, grey = Recorder(colour=True), Recorder()
+    colour(frame0, frame1), grey(frame0, frame1)
+    np.testing.assert_array_equal(colour.images[0], frame0)  # BGR unchanged
+    np.testing.assert_array_equal(grey.images[0], cv2.cvtColor(frame0, cv2.COLOR_BGR2GRAY))
+    gray = cv2.cvtColor(frame0, cv2.COLOR_BGR2GRAY)
+    colour(gray, gray[:, :, None])
+    assert colour.images[1].shape == (96, 128, 3)
+    assert all((colour.images[1][:, :, c] == gray).all() for c in range(3))
+    np.testing.assert_array_equal(frame0, original)
+    with pytest.raises(ShapeError, match="differ in size"):
+        colour(frame0, frame1[:-1])
+    with pytest.raises(InputError, match="uint8"):
+        colour(frame0.astype(np.float32), frame1)
+    with pytest.raises(ShapeError, match=r"\(H, W, 3\)"):
+        colour(frame0[:, :, :2], frame1[:, :, :2])
+
+
+def test_compute_pairs_default_and_checks():
+    frame0, frame1 = shifted_pair()
+    backend = get_backend("dis-fast")
+    flows = backend.compute_pairs([frame0, frame1], [frame1, frame0])
+    np.testing.assert_array_equal(flows[0], backend(frame0, frame1))
+    np.testing.assert_array_equal(flows[1], backend(frame1, frame0))
+    assert backend.compute_pairs([], []) == []
+    with pytest.raises(ShapeError, match="1 first frames for 2 second frames"):
+        backend.compute_pairs([frame0], [frame1, frame0])
+    with pytest.raises(ShapeError, match="differ in size"):
+        backend.compute_pairs([frame0], [frame1[:-1]])
+    with pytest.raises(ShapeError, match="pairs of one batch differ in size"):
+        backend.prepare_pairs([frame0, frame0[:-1]], [frame1, frame1[:-1]])
+
+
+def test_dis_settings_override_the_preset():
+    from motionlayers.defaults import DIS_FINE_SETTINGS
+    from motionlayers.flow import DISBackend
+
+    medium = DISBackend("medium")._dis
+    backend = get_backend(
+        "dis-medium",
+        patch_size=12,
+        finest_scale=0,
+        variational_alpha=10.0,
+        spatial_propagation=False,
+    )
+    dis = backend._dis
+    assert (dis.getPatchSize(), dis.getFinestScale(), dis.getPatchStride()) == (
+        12,
+        0,
+        medium.getPatchStride(),
+    )
+    assert dis.getVariationalRefinementAlpha() == 10.0 and not dis.getUseSpatialPropagation()
+    assert (backend.min_side, backend.min_long_side) == (12, 18)  # OpenCV: 12x17 and up
+    backend(texture(12, 18), texture(12, 18))
+    with pytest.raises(InputError, match="needs at least 12 px on each side and 18 px"):
+        backend(texture(12, 16), texture(12, 16))
+    fine = get_backend("dis-fine")
+    assert fine.name == "dis-fine" and fine.settings == dict(DIS_FINE_SETTINGS)
+    assert fine._dis.getFinestScale() == dict(DIS_FINE_SETTINGS).get("finest_scale", 1)
+    assert get_backend("dis-fine", finest_scale=2)._dis.getFinestScale() == 2  # user wins
+    for key, value in [
+        ("patch_size", 0),
+        ("patch_size", 8.5),
+        ("finest_scale", -1),
+        ("variational_alpha", float("nan")),
+        ("mean_normalization", 1),
+        ("gradient_descent_iterations", True),
+        ("patch_stride", "3"),
+    ]:
+        with pytest.raises(InputError, match=f"^{key}: expected"):
+            get_backend("dis-medium", **{key: value})
+    with pytest.raises(InputError, match="unknown DIS preset 'slow'"):
+        DISBackend("slow")
+
+
+def test_value_prefixes(tmp_path):
+    write_flow(tmp_path / "a.flo", np.zeros((6, 8, 2), np.float32))
+    assert get_backend(f"precomputed:{tmp_path}").folder == tmp_path
+    with pytest.raises(InputError, match="'precomputed:' names no folder"):
+        get_backend("precomputed:")
+    with pytest.raises(InputError, match="unknown 'dis-fast:x'"):
+        get_backend("dis-fast:x")  # a backend without a value option
+    seen = {}
+
+    def factory(path=None, extra=0):
+        seen.update(path=path, extra=extra)
+        return Recorder()
+
+    register_backend("value-test", factory, value_option="path")
+    try:
+        get_backend("value-test:some/where:1", extra=2)
+        assert seen == {"path": "some/where:1", "extra": 2}
+    finally:
+        from motionlayers.flow import BACKENDS
+        from motionlayers.flow.backends import VALUE_OPTIONS
+
+        BACKENDS.pop("value-test"), VALUE_OPTIONS.pop("value-test")
 
 
 # --- frames -------------------------------------------------------------------------------------
@@ -284,6 +409,35 @@ def test_iter_flows(tmp_path, kind):
         np.testing.assert_allclose(
             np.median(flow[12:-12, 12:-12].reshape(-1, 2), 0), SHIFT, atol=0.25
         )
+
+
+@pytest.mark.parametrize("name", ["dis-medium", "dis-fast", "farneback"])
+def test_iter_flows_equals_the_backend_pair_by_pair(tmp_path, name):
+    frames = write_frames(tmp_path / "frames", count=4)
+    items = list(iter_flows(tmp_path / "frames", name, progress=False))
+    backend = get_backend(name)
+    for (_, frame0, flow), first, second in zip(items, frames[:-1], frames[1:], strict=True):
+        np.testing.assert_array_equal(frame0, first)
+        np.testing.assert_array_equal(flow, backend(first, second))
+
+
+def test_iter_flows_batches_lazily(tmp_path):
+    write_frames(tmp_path / "frames", count=6)
+    single = list(iter_flows(tmp_path / "frames", Recorder(), progress=False))
+    backend = Recorder(batch_size=2)
+    flows = iter_flows(tmp_path / "frames", backend, progress=False)
+    assert backend.batches == []
+    first = next(flows)
+    assert backend.batches == [2]  # one batch computed, the rest not yet
+    items = [first, *flows]
+    assert backend.batches == [2, 2, 1]
+    for (stem, frame, flow), (stem1, frame1, flow1) in zip(items, single, strict=True):
+        assert stem == stem1
+        np.testing.assert_array_equal(frame, frame1)
+        np.testing.assert_array_equal(flow, flow1)
+    write_frames(tmp_path / "one", count=1)
+    with pytest.raises(InputError, match="at least two frames"):
+        list(iter_flows(tmp_path / "one", Recorder(batch_size=4), progress=False))
 
 
 def test_iter_flows_working_size_and_precomputed(tmp_path):

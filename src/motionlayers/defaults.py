@@ -17,8 +17,29 @@ from __future__ import annotations
 # --- optical flow ------------------------------------------------------------------------------
 DEFAULT_FLOW_BACKEND = "dis-medium"
 """The flow backend used when none is named: OpenCV DIS, medium preset."""
-FLOW_BACKENDS = ("dis-fast", "dis-medium", "farneback", "precomputed")
-"""The built-in flow backends, sorted (``precomputed:FOLDER`` reads flow files from FOLDER)."""
+FLOW_BACKENDS = (
+    "dis-fast",
+    "dis-fine",
+    "dis-medium",
+    "farneback",
+    "precomputed",
+    "raft",
+    "raft-small",
+    "soflow",
+)
+"""The built-in flow backends, sorted (``precomputed:FOLDER`` reads flow files from FOLDER,
+``raft:CHECKPOINT`` runs RAFT through ptlflow or torchvision with the user's weights)."""
+DIS_FINE_SETTINGS = (("finest_scale", 0), ("patch_stride", 4), ("gradient_descent_iterations", 16))
+"""What the ``dis-fine`` backend changes in OpenCV's DIS medium preset (patch 8, stride 3,
+finest scale 1, 25 gradient-descent and 5 variational iterations): DIS down to the full
+resolution, sparser patches and fewer descent steps to pay for it. Chosen from a grid (patch
+8/12, stride 3/4, finest scale 0/1, variational iterations 5/10/20, descent iterations 16/25) on
+generated layered pairs (`generate_sequence`, seeds ``(7001, i)`` at 384x672 and ``(7002, i)`` at
+128x224) and Grove3, as the lowest EPE within about 3x medium's time (docs/benchmarks.md): EPE
+1.94 -> 1.75 px at 384x672, 0.82 -> 0.67 at 128x224, 0.86 -> 0.65 on Grove3, for 2.4x to 3.2x
+the time (3.6 -> 8.5 ms per pair at 128x224, 30 -> 94 at 384x672, two busy cores). Finest scale
+0 gives nearly all of the gain; patch 12 is slower and no better; stride 3 at scale 0 is 0.02 px
+better for 1.5x more time."""
 FLOW_FORMATS = ("flo", "png", "pfm", "npy", "npz")
 """File extensions (without the dot) that `read_flow` and `write_flow` understand."""
 FLOW_OVERSAMPLING = 3

@@ -122,7 +122,8 @@ def add_flow(
         renamed=dict.fromkeys(renamed, "--flow"),
         metavar="NAME",
         help=f"optical-flow backend: {', '.join(FLOW_BACKENDS)} (precomputed:FOLDER reads "
-        f"flow files from FOLDER) (default {DEFAULT_FLOW_BACKEND})",
+        "flow files from FOLDER; raft:CHECKPOINT runs RAFT with your weights through ptlflow "
+        f"or torchvision) (default {DEFAULT_FLOW_BACKEND})",
         **kwargs,
     )
 

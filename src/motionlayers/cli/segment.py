@@ -152,6 +152,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _number(
         flows,
+        "--adapt-steps",
+        int,
+        0,
+        "test-time adaptation: fine-tune a copy of the network (em, st, lt) for this many "
+        "steps of its own label-free training loss on the video's first flows before "
+        "segmenting; the shipped weights are never changed; 0: off",
+    )
+    _number(
+        flows,
         "--foreground-cut",
         int,
         FOREGROUND_CUT,

@@ -5,10 +5,14 @@
 models that change linearly in time (``"quadratic12+linear"``); `SyntheticFlowDataset` serves
 them by index and `write_synthetic_dataset` writes them in a DAVIS-like layout.
 `FlowVolumeDataset` serves volumes of consecutive flows of real videos (ST-MS's triplets).
+`SyntheticFramePairs`, `SmallObjectPairs` and `VideoFramePairs` serve image pairs for flow
+networks: layered scenes and tiny moving objects with exact flow and visibility, and
+consecutive frames of real videos for unsupervised losses.
 """
 
 from motionlayers.data.compositing import composite, inverse_points, random_texture
 from motionlayers.data.dataset import MODES, SyntheticFlowDataset
+from motionlayers.data.flow_pairs import SmallObjectPairs, SyntheticFramePairs, VideoFramePairs
 from motionlayers.data.layered import (
     LayeredSequence,
     SynthConfig,
@@ -31,8 +35,11 @@ __all__ = [
     "FlowVolumeDataset",
     "LayeredFlow",
     "LayeredSequence",
+    "SmallObjectPairs",
     "SynthConfig",
     "SyntheticFlowDataset",
+    "SyntheticFramePairs",
+    "VideoFramePairs",
     "composite",
     "corrupt",
     "estimate_flow",

@@ -36,7 +36,8 @@ def iter_flows(
 
     Args:
         source: a video file or a folder of images (see `motionlayers.io.iter_frames`).
-        backend: a backend name (see `available_backends`) or a `FlowBackend`.
+        backend: a backend name (see `available_backends`) or a `FlowBackend`; one with
+            ``batch_size > 1`` gets that many consecutive pairs per `compute_pairs` call.
         size: ``(height, width)`` working size: frames are resized to it before the flow is
             computed, and flow from files of another size is resized (vectors rescaled).
         progress: show a tqdm bar on stderr.
@@ -67,19 +68,43 @@ def _pairs(
     progress: bool,
     size: tuple[int, int] | None = None,
 ) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """Consecutive pairs through ``backend``: one call per pair, or, for a backend with
+    ``batch_size > 1``, one `FlowBackend.compute_pairs` call per batch of consecutive pairs
+    (frames are read only as far as the batch being computed)."""
     with tqdm(total=total, desc=f"flow ({backend.name})", unit="pair", disable=not progress) as bar:
         previous = next(frames, None)
         pairs = 0
-        for stem, frame in frames:
-            assert previous is not None
-            stem0, frame0 = previous
-            flow = backend(frame0, frame, stem=stem0)
-            height, width = size if size is not None else frame0.shape[:2]
-            if flow.shape[:2] != (height, width):
-                flow = resize_flow(flow, height, width)
-            yield stem0, resize_image(frame0, (height, width)), flow
-            pairs += 1
-            bar.update()
-            previous = (stem, frame)
+        for batch in _batches(previous, frames, max(1, backend.batch_size)):
+            if backend.batch_size <= 1:  # one pair; the precomputed backend needs its stem
+                stem0, frame0, frame1 = batch[0]
+                flows = [backend(frame0, frame1, stem=stem0)]
+            else:
+                flows = backend.compute_pairs([b[1] for b in batch], [b[2] for b in batch])
+            for (stem0, frame0, _), flow in zip(batch, flows, strict=True):
+                height, width = size if size is not None else frame0.shape[:2]
+                if flow.shape[:2] != (height, width):
+                    flow = resize_flow(flow, height, width)
+                yield stem0, resize_image(frame0, (height, width)), flow
+                pairs += 1
+                bar.update()
     if pairs == 0:
         raise InputError(source, "needs at least two frames to compute flow, found one")
+
+
+def _batches(
+    first: tuple[str, np.ndarray] | None,
+    frames: Iterator[tuple[str, np.ndarray]],
+    batch_size: int,
+) -> Iterator[list[tuple[str, np.ndarray, np.ndarray]]]:
+    """Lists of up to ``batch_size`` consecutive pairs ``(stem0, frame0, frame1)``."""
+    batch: list[tuple[str, np.ndarray, np.ndarray]] = []
+    previous = first
+    for stem, frame in frames:
+        assert previous is not None
+        batch.append((previous[0], previous[1], frame))
+        previous = (stem, frame)
+        if len(batch) == batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -72,6 +72,11 @@ DATA = {
         "teacher_refine": Key(int, low=0, high=1000),
         "targets_dir": Key(str | None),
     },
+    "frame-pair": {
+        **_COMMON_DATA,
+        "real_source": Key(str | None),
+        "real_share": Key(float, low=0.0, high=0.95),
+    },
 }
 """Keys of ``data`` by the method's input (`motionlayers.methods.registry.MethodEntry.input`)."""
 TRAINER = {
@@ -104,6 +109,12 @@ MODEL_BOUNDS = {
     "corrupt_max_run": Key(int, low=1, high=64),
     "warmup_steps": Key(int, low=0),
     "decay_every": Key(int, low=1),
+    "variant": Key(str, choices=("soflow", "raft-small")),
+    "supervision": Key(str, choices=("mixed", "supervised", "unsupervised")),
+    "photometric": Key(str, choices=("ssim", "census", "ssim+census", "l1")),
+    "train_iterations": Key(int, low=1, high=64),
+    "test_iterations": Key(int, low=1, high=64),
+    "gamma": Key(float, low=0.0, high=1.0),
 }
 """Ranges and choices of model hyperparameters, by name (their types come from the
 constructor's hints; see `_model_rules` for those of the motion models and losses); every
@@ -115,6 +126,20 @@ _NETS = {
     "lt": ("unet", "UNet", 2, {"dims": Key(int, choices=(3,))}),
     "nims": ("classifier", "FlowClassifier", 0, {}),
     "bdmm": ("unet", "UNet", 2, {"dims": Key(int, choices=(2,))}),
+    "soflow": (
+        "flownet",
+        "RecurrentFlowNet",
+        0,
+        {
+            "stride": Key(int, choices=(2, 4, 8)),
+            "correlation": Key(str, choices=("local", "all-pairs")),
+            "upsample": Key(str, choices=("convex", "bilinear")),
+            "radius": Key(int, low=0, high=32),
+            "levels": Key(int, low=1, high=8),
+            "lookup_radius": Key(int, low=0, high=16),
+            "iterations": Key(int, low=1, high=64),
+        },
+    ),
 }
 """``model.net`` of each method: module of `motionlayers.nets`, class, how many leading
 arguments the method sets itself (input channels, K), and rules of its other arguments."""

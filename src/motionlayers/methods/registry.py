@@ -25,6 +25,9 @@ frames          frames ``(B, 3, h, w)`` RGB [0, 1]  ``(B, K, h, w)``
 event-window    a list of B `Events` windows        ``(B, K, H, W)`` at the sensor's size
 ==============  ==================================  =========================================
 
+A ``frame-pair`` entry is a flow network (SoFlow): ``train`` trains it, ``--flow NAME`` runs
+it (`motionlayers.methods.flow_backend`), ``--method`` refuses it; ``build`` is its backend.
+
 It returns soft masks, label maps (the same shape without K, int) or a pair ``(masks, theta)``
 with per-layer motion models ``theta (B, [T,] K, 2, J)``; an object may instead offer
 ``predict_masks(samples)``. `Method` wraps any of these into ``Prediction(masks, theta)`` with
@@ -45,8 +48,9 @@ from motionlayers.errors import InputError, ShapeError
 if TYPE_CHECKING:
     import torch
 
-INPUT_KINDS = ("flow-pair", "flow-volume", "frames", "event-window")
-"""What a method reads; see the table in the module doc."""
+INPUT_KINDS = ("flow-pair", "flow-volume", "frames", "event-window", "frame-pair")
+"""What a method reads; see the table in the module doc. ``frame-pair``: a flow network (it
+estimates flow and segments nothing), trained by ``train`` and run as a flow backend."""
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 """Where the shipped models and their model cards are installed."""
 
@@ -213,6 +217,16 @@ BUILTIN = (
         datasets="motionlayers.methods.nims:build_saliency_datasets",
     ),
     MethodEntry(
+        name="soflow",
+        input="frame-pair",
+        summary="SoFlow / RAFT-small: a recurrent flow network (appendix D); use as --flow",
+        build="motionlayers.methods.flow_backend:LearnedFlowBackend",
+        module="motionlayers.methods.soflow:SoFlowMethod",
+        load="motionlayers.methods.soflow:load_soflow_model",
+        recipes=("soflow", "raft-small-synthetic", "soflow-tiny"),
+        datasets="motionlayers.methods.soflow:build_flow_datasets",
+    ),
+    MethodEntry(
         name="classical-em",
         input="flow-pair",
         summary="EM on each flow, no network (thesis ch. 2 baseline)",
@@ -261,24 +275,35 @@ def unregister_method(name: str) -> None:
 
 
 def available_methods(input: str | None = None) -> list[str]:
-    """The registered names, sorted; only those reading ``input`` when given."""
-    return sorted(n for n, e in METHODS.items() if input is None or e.input == input)
+    """The registered segmentation methods, sorted; only those reading ``input`` when given
+    (``"frame-pair"``: the flow networks)."""
+    if input is None:
+        return sorted(n for n, e in METHODS.items() if e.input != "frame-pair")
+    return sorted(n for n, e in METHODS.items() if e.input == input)
 
 
 def get_entry(name: str) -> MethodEntry:
-    """The entry of ``name``; an unknown name fails with the list of valid names."""
+    """The entry of segmentation method ``name``; an unknown name fails with the valid names,
+    a flow network's with how to use it."""
     if name not in METHODS:
         raise InputError(
             "--method", f"unknown method {name!r}; valid: {', '.join(available_methods())}"
+        )
+    if METHODS[name].input == "frame-pair":
+        raise InputError(
+            "--method", f"{name} is a flow network, not a segmentation method: pass --flow {name}"
         )
     return METHODS[name]
 
 
 def get_trainable(name: str) -> MethodEntry:
-    """The entry of a trainable method ``name``; any other name fails with the trainable ones."""
-    entry = get_entry(name)
+    """The entry of a trainable method ``name`` (a flow network too); any other name fails
+    with the trainable ones."""
+    entry = METHODS.get(name)
+    if entry is None or entry.input != "frame-pair":
+        entry = get_entry(name)
     if not entry.trainable:
-        trainable = ", ".join(n for n in available_methods() if METHODS[n].trainable)
+        trainable = ", ".join(n for n in sorted(METHODS) if METHODS[n].trainable)
         raise InputError("method", f"{name} is not trainable; trainable methods: {trainable}")
     return entry
 

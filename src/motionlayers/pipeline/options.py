@@ -118,6 +118,7 @@ OPTIONS = {
         Option("linking", LINKINGS[0], FLOWS, choices=LINKINGS),
         Option("chunk", None, FLOWS, 0, 10**6),
         Option("chunk_overlap", None, FLOWS, 0, 1000),
+        Option("adapt_steps", 0, FLOWS, 0, 10**6),
         Option("explained_ratio", EXPLAINED_RATIO, FLOWS, 0, MAX_WEIGHT),
         Option("border_limit", BORDER_CONTACT_LIMIT, FLOWS, 0, MAX_WEIGHT),
         Option("hole_fraction", HOLE_FRACTION, FLOWS, 0, 1),

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from motionlayers import __version__
@@ -27,7 +28,14 @@ from motionlayers.errors import InputError
 from motionlayers.io.atomic import atomic_directory, check_not_input
 from motionlayers.methods.registry import Method, available_methods, get_entry, get_method
 from motionlayers.pipeline.options import IMAGES, KIND_WORDS, OPTIONS, resolve_options
-from motionlayers.pipeline.sources import FOLDER_FPS, Source, flow_samples, is_dataset, open_source
+from motionlayers.pipeline.sources import (
+    FOLDER_FPS,
+    FlowSample,
+    Source,
+    flow_samples,
+    is_dataset,
+    open_source,
+)
 from motionlayers.pipeline.stream import (
     FULL_SIZE_THREADS,
     MOTION_MODEL,
@@ -108,6 +116,11 @@ def prepare(source: Any, method: str | None = None, **options: Any) -> Run:
 
         volume_shape(entry, values["chunk"], values["chunk_overlap"])  # before the model loads
     method_options = {**{k: values[k] for k in entry.options if k in values}, **own}
+    if values["adapt_steps"] != 0:  # before the model loads
+        from motionlayers.methods.adapt import check_adaptable, check_steps
+
+        check_steps(values["adapt_steps"])
+        check_adaptable(entry)
     if (
         opened.kind == "events"
         and "refine_iterations" not in entry.options
@@ -161,7 +174,24 @@ def results(run: Run, resume: Any = None) -> Iterator[FrameResult]:
         options["flow_oversample"],
         options["max_frames"],
     )
+    if options["adapt_steps"]:
+        samples = _adapted(run, samples)
     return layered_frames(samples, run.method, run.steps)
+
+
+def _adapted(run: Run, samples: Iterator[FlowSample]) -> Iterator[FlowSample]:
+    """The samples of ``run``, whose method becomes a copy fine-tuned on the first
+    `ADAPT_FRAMES` flows (`motionlayers.methods.adapt`): those samples are held while it
+    adapts, then segmented first, so that memory stays bounded and no flow is computed twice."""
+    from motionlayers.methods.adapt import ADAPT_FRAMES, adapt_method
+
+    stream = iter(samples)
+    held = list(itertools.islice(stream, ADAPT_FRAMES))
+    if held:
+        flows = torch.stack([s.flow for s in held])
+        steps, progress = run.options["adapt_steps"], run.options["progress"]
+        run.method = adapt_method(run.method, flows, steps, progress=progress)
+    return itertools.chain(held, stream)
 
 
 def _progress(run: Run, stream: Iterator[T]) -> tqdm:
@@ -320,6 +350,10 @@ def segment_source(
             not apply, an unwritable output.
     """
     run_options = {k: options.pop(k) for k in DATASET_OPTIONS if k in options}
+    if options.get("adapt_steps"):  # a dataset's sequences would each fail on it
+        from motionlayers.methods.adapt import check_steps
+
+        check_steps(options["adapt_steps"])
     if isinstance(source, (str, Path)) and is_dataset(Path(source)):
         from motionlayers.pipeline.datasets import segment_dataset
 
@@ -426,6 +460,7 @@ def _header(run: Run) -> dict[str, Any]:
         "theta_units": THETA_UNITS,
         "working_size": list(size) if size is not None else None,
         "explained_ratio": options["explained_ratio"],
+        "adapt_steps": options["adapt_steps"],
         **(
             {"saliency_model": str(options["saliency_model"] or "shipped")}
             if options["foreground_rule"] == SALIENCY_RULE
