@@ -191,7 +191,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
-    from motionlayers.data.flow_pairs import SmallObjectPairs, SyntheticFramePairs
+    from motionlayers.data import SmallObjectPairs, SyntheticFramePairs
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backends", default="dis-fast,dis-medium,dis-fine,farneback")

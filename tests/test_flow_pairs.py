@@ -247,7 +247,7 @@ def test_video_pairs_cache_the_resized_frames(tmp_path: Path, monkeypatch) -> No
     def no_decoding(*args, **kwargs):
         raise AssertionError("frames decoded again")
 
-    monkeypatch.setattr("motionlayers.data.flow_pairs.iter_frames", no_decoding)
+    monkeypatch.setattr("motionlayers.data.video_pairs.iter_frames", no_decoding)
     second = VideoFramePairs(tmp_path / "seq", (10, 12), cache_dir=cache, flip=False)
     assert torch.equal(first[1]["frame1"], second[1]["frame1"])
     with pytest.raises(AssertionError):  # another size is another cache entry

@@ -178,3 +178,19 @@ def test_datasets_mix_real_video_with_generated_pairs(tmp_path):
     real_train, real_val = build_flow_datasets(config)
     assert len(real_train) == 4 and len(real_val) == 2  # two sequences train, one validates
     assert float(real_val[0]["supervised"]) == 0.0
+
+
+def test_segment_flows_are_the_same_batched_or_not(weights, tmp_path):
+    from motionlayers.pipeline.sources import flow_samples, open_source
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, frame in enumerate(_frames(6)):
+        cv2.imwrite(str(folder / f"{i:05d}.png"), frame)
+    runs = []
+    for batch_size in (1, 4):
+        backend = get_backend(f"soflow:{weights}", device="cpu", batch_size=batch_size)
+        samples = list(flow_samples(open_source(folder), backend, (32, 48), 1))
+        assert [s.index for s in samples] == list(range(6))
+        runs.append(torch.stack([s.flow for s in samples]))
+    torch.testing.assert_close(runs[0], runs[1], atol=1e-4, rtol=1e-4)

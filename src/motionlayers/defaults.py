@@ -40,6 +40,9 @@ generated layered pairs (`generate_sequence`, seeds ``(7001, i)`` at 384x672 and
 the time (3.6 -> 8.5 ms per pair at 128x224, 30 -> 94 at 384x672, two busy cores). Finest scale
 0 gives nearly all of the gain; patch 12 is slower and no better; stride 3 at scale 0 is 0.02 px
 better for 1.5x more time."""
+LEARNED_FLOW_WEIGHTS = {"raft-small": "raft-small.pt", "soflow": "soflow.pt"}
+"""Learned flow backends -> the weights file in ``motionlayers/weights`` they load by default
+(`motionlayers.methods.flow_backend`; a file that is not installed is a clear error)."""
 FLOW_FORMATS = ("flo", "png", "pfm", "npy", "npz")
 """File extensions (without the dot) that `read_flow` and `write_flow` understand."""
 FLOW_OVERSAMPLING = 3

@@ -9,11 +9,11 @@ import argparse
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "methods",
-        help="list the segmentation methods: input kind, K, shipped weights, recipes",
+        help="list the segmentation methods and flow networks: input, K, weights, recipes",
         description="List every registered segmentation method: the input it reads (flow "
         "pairs, flow volumes, frames, event windows), its K, the weights that ship with the "
         "package (one per K) and its training recipes (motionlayers train METHOD --config "
-        "RECIPE).",
+        "RECIPE); and the trainable flow networks (frame pairs), used as --flow NAME.",
     )
     parser.set_defaults(func=run)
 
@@ -24,7 +24,12 @@ def run(args: argparse.Namespace) -> int:
     rows = [("method", "input", "K", "shipped weights", "recipes", "")]
     for name in sorted(METHODS):
         entry = METHODS[name]
-        if entry.shipped:
+        if entry.input == "frame-pair":  # a flow network: no K; its models ship as backends
+            from motionlayers.defaults import LEARNED_FLOW_WEIGHTS
+
+            k = "- (flow)"
+            shipped = ", ".join(LEARNED_FLOW_WEIGHTS.values())
+        elif entry.shipped:
             k = ", ".join(f"K={layers}" for layers in entry.shipped)
             shipped = ", ".join(entry.shipped.values())
         else:

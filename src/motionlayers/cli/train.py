@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     # that building the parser does not import Lightning for every other command.
     parser = subparsers.add_parser(
         "train",
-        help="train a segmentation method (checkpoints, CSV logs, resume)",
+        help="train a segmentation method or flow network (checkpoints, CSV logs, resume)",
         description=(
             "Train METHOD from a recipe (a packaged name such as em or em-tiny, see "
             "--list-configs, or a YAML file), with overrides --set key=value (dotted keys, YAML "
@@ -59,7 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--data",
         default=None,
         help="'synthetic' (layered synthetic flows) or a folder/video PATH whose "
-        "flow is computed and cached (default: the recipe's data.source)",
+        "flow is computed and cached; a flow network reads its frames instead (default: the "
+        "recipe's data.source)",
     )
     parser.add_argument("--max-steps", type=int, default=None, help="optimisation steps")
     parser.add_argument(

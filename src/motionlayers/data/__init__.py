@@ -12,7 +12,7 @@ consecutive frames of real videos for unsupervised losses.
 
 from motionlayers.data.compositing import composite, inverse_points, random_texture
 from motionlayers.data.dataset import MODES, SyntheticFlowDataset
-from motionlayers.data.flow_pairs import SmallObjectPairs, SyntheticFramePairs, VideoFramePairs
+from motionlayers.data.flow_pairs import SyntheticFramePairs
 from motionlayers.data.layered import (
     LayeredSequence,
     SynthConfig,
@@ -25,6 +25,8 @@ from motionlayers.data.layered import (
 from motionlayers.data.motions import MOTION_KINDS, motion_theta, sample_motion
 from motionlayers.data.pairs import LayeredFlow, estimate_flow, generate_layered_flow
 from motionlayers.data.shapes import SHAPE_KINDS, random_shape
+from motionlayers.data.small_objects import SmallObjectPairs
+from motionlayers.data.video_pairs import VideoFramePairs
 from motionlayers.data.volumes import FlowVolumeDataset, split_by_source
 from motionlayers.data.writer import write_synthetic_dataset
 

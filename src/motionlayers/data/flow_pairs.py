@@ -2,10 +2,12 @@
 
 - `SyntheticFramePairs`: AutoFlow-like layered scenes (textured background under a camera-like
   model, 2 to 8 textured objects with their own affine or quadratic motions) with exact flow.
-- `SmallObjectPairs`: spec C.6's tiny "vehicles" (2x4 to 6x12 px, 0.5 to 6 px displacements)
-  on grey textured ground, with their frame-0 mask.
-- `VideoFramePairs`: consecutive frames of real videos for the unsupervised loss, resized once
-  and cached.
+- `motionlayers.data.small_objects.SmallObjectPairs`: spec C.6's tiny "vehicles" (2x4 to 6x12
+  px, 0.5 to 6 px displacements) on grey textured ground, with their frame-0 mask.
+- `motionlayers.data.video_pairs.VideoFramePairs`: consecutive frames of real videos for the
+  unsupervised loss, resized once and cached.
+
+This module holds the first and what the three share (item layout, visibility, checks).
 
 Items are dicts of float32 tensors: ``"frame0"``, ``"frame1"`` ``(3, H, W)`` RGB in ``[0, 1]``;
 the synthetic ones add ``"flow"`` ``(2, H, W)`` and ``"valid"`` ``(H, W)``.
@@ -25,28 +27,21 @@ worker and epoch, and the photometric options never change the scene or its flow
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-from scipy.special import erfc
 from torch.utils.data import Dataset
 
 from motionlayers.data.compositing import composite, iter_source_maps, random_texture
-from motionlayers.data.folders import find_sources
 from motionlayers.data.layered import SynthConfig, make_rng, place_objects
 from motionlayers.data.motions import ensure_contrast, sample_motion
 from motionlayers.errors import InputError
-from motionlayers.io.atomic import atomic_path
-from motionlayers.io.frames import IMAGE_EXTENSIONS, iter_frames
 from motionlayers.motion import render
 
-_EDGE_SIGMA = 0.5  # px: Gaussian edge of the small objects, so that they are band-limited
 _BLUR_SAMPLES = 7  # samples along the motion path of the motion blur
 
 
@@ -252,305 +247,4 @@ class SyntheticFramePairs(Dataset):
         return _item(frame0, frame1, scene.flow, valid)
 
 
-@dataclass(frozen=True)
-class _Vehicle:
-    """One small object: centre ``(x, y)`` at frame 0, half length and width (px), heading
-    (radians, also its direction of motion), rectangle or ellipse, base intensity, texture
-    patch ``(P, P)`` in object coordinates, and displacement ``(dx, dy)`` px."""
-
-    centre: np.ndarray
-    half: tuple[float, float]
-    angle: float
-    rectangle: bool
-    intensity: float
-    texture: np.ndarray
-    shift: np.ndarray
-
-
-def _ground(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """Grey multi-scale texture in [0, 1], ``(H, W)`` float32 (one channel of `random_texture`)."""
-    return random_texture(rng, height, width)[:, :, 0] / 255.0
-
-
-def _draw_vehicles(
-    rng: np.random.Generator,
-    ground: np.ndarray,
-    count: int,
-    shift: tuple[float, float],
-) -> list[_Vehicle]:
-    h, w = ground.shape
-    local = cv2.GaussianBlur(ground, (0, 0), 4.0)  # the ground's mean around each object
-    vehicles = []
-    for _ in range(count):
-        length = rng.uniform(4.0, 12.0)
-        breadth = min(rng.uniform(2.0, 6.0), length)
-        centre = rng.uniform([0.0, 0.0], [w - 1.0, h - 1.0])
-        angle = rng.uniform(0, 2 * np.pi)
-        contrast = rng.choice([-1.0, 1.0]) * rng.uniform(0.1, 0.5)
-        base = float(local[int(centre[1]), int(centre[0])]) + contrast
-        patch = cv2.GaussianBlur(rng.normal(0, 1, (16, 16)).astype(np.float32), (0, 0), 1.0)
-        patch *= rng.uniform(0.1, 0.3) * abs(contrast) / max(float(patch.std()), 1e-6)
-        magnitude = rng.uniform(*shift)
-        step = magnitude * np.array([np.cos(angle), np.sin(angle)])
-        rectangle = bool(rng.uniform() < 0.5)
-        vehicles.append(
-            _Vehicle(centre, (length / 2, breadth / 2), angle, rectangle, base, patch, step)
-        )
-    return vehicles
-
-
-def _paint(image: np.ndarray, labels: np.ndarray, vehicle: _Vehicle, at: np.ndarray, k: int):
-    """Composite ``vehicle`` centred at ``at`` ``(x, y)`` over ``image`` ``(H, W)`` in place;
-    pixels it covers by more than half get label ``k``."""
-    h, w = image.shape
-    reach = math.hypot(*vehicle.half) + 3 * _EDGE_SIGMA + 1
-    x0, x1 = max(int(at[0] - reach), 0), min(int(at[0] + reach) + 2, w)
-    y0, y1 = max(int(at[1] - reach), 0), min(int(at[1] + reach) + 2, h)
-    if x0 >= x1 or y0 >= y1:
-        return
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
-    c, s = math.cos(vehicle.angle), math.sin(vehicle.angle)
-    lx = c * (xs - at[0]) + s * (ys - at[1])  # along the heading
-    ly = -s * (xs - at[0]) + c * (ys - at[1])
-    a, b = vehicle.half
-    if vehicle.rectangle:
-        qx, qy = np.abs(lx) - a, np.abs(ly) - b
-        distance = np.hypot(np.maximum(qx, 0), np.maximum(qy, 0)) + np.minimum(
-            np.maximum(qx, qy), 0
-        )
-    else:  # first-order distance to the ellipse: (r - 1) / |grad r|
-        r = np.sqrt((lx / a) ** 2 + (ly / b) ** 2)
-        grad = np.sqrt((lx / a**2) ** 2 + (ly / b**2) ** 2) / np.maximum(r, 1e-9)
-        distance = (r - 1) / np.maximum(grad, 1e-9)
-    # A Gaussian-blurred edge: the object is a smooth function of its position, so that
-    # sub-pixel displacements render exactly and bilinear warping reproduces it.
-    alpha = 0.5 * erfc(distance / (math.sqrt(2) * _EDGE_SIGMA))
-    centre = vehicle.texture.shape[0] / 2 - 0.5
-    grain = cv2.remap(
-        vehicle.texture,
-        (lx + centre).astype(np.float32),
-        (ly + centre).astype(np.float32),
-        cv2.INTER_LINEAR,
-        None,
-        cv2.BORDER_REFLECT,
-    )
-    window = image[y0:y1, x0:x1]
-    window[:] = alpha * (vehicle.intensity + grain) + (1 - alpha) * window
-    labels[y0:y1, x0:x1][alpha > 0.5] = k
-
-
-def _render_small(
-    ground: np.ndarray, margin: int, offset: np.ndarray, vehicles: list[_Vehicle], frame: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Frame ``frame`` (0 or 1) ``(H, W)`` and its labels (0 ground, ``k`` the k-th object).
-
-    ``ground`` is ``(H + 2 m, W + 2 m)``; the ground at frame 1 is moved by ``offset``."""
-    h, w = ground.shape[0] - 2 * margin, ground.shape[1] - 2 * margin
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    dx, dy = (offset if frame else np.zeros(2)).astype(np.float32)
-    image = cv2.remap(ground, xs + margin - dx, ys + margin - dy, cv2.INTER_CUBIC)
-    image = image.astype(np.float64)
-    labels = np.zeros((h, w), dtype=np.int64)
-    for k, vehicle in enumerate(vehicles, start=1):
-        _paint(image, labels, vehicle, vehicle.centre + frame * vehicle.shift, k)
-    return image, labels
-
-
-class SmallObjectPairs(Dataset):
-    """Spec C.6's small-object pairs: tiny "vehicles" moving over grey textured ground.
-
-    Each item: a grey multi-scale texture (static with probability 0.5, else shifted between
-    the frames by a random-direction vector of length uniform in ``(0, background_shift]`` px,
-    rendered by bicubic interpolation); ``objects[0]`` to ``objects[1]`` objects in depth
-    order (a later one occludes an earlier one), each a rectangle or an ellipse of length
-    uniform in ``[4, 12]`` px and width ``[2, 6]`` px (at most its length), centre anywhere in
-    the frame, contrast ``+-[0.1, 0.5]`` to the local ground mean, its own smooth texture (10 %
-    to 30 % of its contrast), moving along its heading (a random direction) by ``shift[0]`` to
-    ``shift[1]`` px. Objects are drawn analytically with a Gaussian edge of sigma 0.5 px at
-    their continuous positions (sub-pixel accurate). Then frame 1 gets a gain ``1 + g``, ``g``
-    uniform in ``[-gain, gain]``, both frames Gaussian noise of sigma ``noise``, clipping to
-    [0, 1]. Flow: the object's displacement on its pixels (coverage > 1/2) at frame 0, the
-    ground's shift elsewhere.
-
-    Args:
-        length: number of items.
-        height, width: frame size (at least 16 each).
-        seed: base seed (module docstring).
-        objects: ``(min, max)`` object count, inclusive.
-        shift: ``(min, max)`` object displacement, px.
-        background_shift: largest ground displacement, px.
-        noise, gain: see above.
-
-    Items:
-        ``{"frame0", "frame1": (3, H, W) (grey replicated), "flow": (2, H, W), "valid":
-        (H, W), "objects": (H, W) 1.0 on object pixels of frame 0}`` float32.
-    """
-
-    def __init__(
-        self,
-        length: int,
-        height: int = 256,
-        width: int = 256,
-        seed: int = 0,
-        objects: tuple[int, int] = (10, 60),
-        shift: tuple[float, float] = (0.5, 6.0),
-        background_shift: float = 0.5,
-        noise: float = 0.01,
-        gain: float = 0.05,
-    ):
-        if length < 1:
-            raise InputError("length", f"need at least one item, got {length}")
-        if height < 16 or width < 16:
-            raise InputError("size", f"frames must be at least 16x16, got {width}x{height} (WxH)")
-        self.length, self.height, self.width, self.seed = int(length), height, width, int(seed)
-        low, high = _check_pair("objects", objects, 0, 10_000)
-        self.objects = (int(low), int(high))
-        self.shift = _check_pair("shift", shift, 0.0, 1e3)
-        self.background_shift = _check_range("background_shift", background_shift, 0.0, 1e3)
-        self.noise = _check_range("noise", noise, 0.0, 1.0)
-        self.gain = _check_range("gain", gain, 0.0, 0.9)
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        index = _check_index(index, self.length)
-        rng = make_rng((self.seed, index, 0))
-        h, w = self.height, self.width
-        margin = int(math.ceil(self.background_shift)) + 3
-        ground = _ground(rng, h + 2 * margin, w + 2 * margin)
-        offset = np.zeros(2)
-        if self.background_shift > 0 and rng.uniform() < 0.5:
-            angle = rng.uniform(0, 2 * np.pi)
-            length = self.background_shift * (1 - rng.uniform())  # in (0, background_shift]
-            offset = length * np.array([np.cos(angle), np.sin(angle)])
-        count = int(rng.integers(self.objects[0], self.objects[1] + 1))
-        inner = ground[margin : margin + h, margin : margin + w]
-        vehicles = _draw_vehicles(rng, inner, count, self.shift)
-        frame0, labels0 = _render_small(ground, margin, offset, vehicles, 0)
-        frame1, labels1 = _render_small(ground, margin, offset, vehicles, 1)
-        shifts = np.stack([offset, *(v.shift for v in vehicles)])  # (1 + count, 2)
-        flow = shifts[labels0].transpose(2, 0, 1).astype(np.float32)
-        photometric = make_rng((self.seed, index, 1))
-        frame1 = frame1 * (1 + photometric.uniform(-self.gain, self.gain))
-        frame0, frame1 = (_add_noise(photometric, f, self.noise) for f in (frame0, frame1))
-        item = _item(
-            np.repeat(frame0[:, :, None], 3, 2),
-            np.repeat(frame1[:, :, None], 3, 2),
-            flow,
-            _visibility(labels0, labels1, flow),
-        )
-        item["objects"] = torch.from_numpy((labels0 > 0).astype(np.float32))
-        return item
-
-
-def _frame_sources(root: Path) -> list[Path]:
-    """Videos and folders of frames of ``root`` (`find_sources`: inside a folder of sources,
-    an entry with a single frame is not a source and is skipped), with clear errors."""
-    try:
-        found = find_sources(root)
-    except InputError:
-        if root.is_dir() and sum(p.suffix.lower() in IMAGE_EXTENSIONS for p in root.iterdir()):
-            raise InputError(root, "holds a single frame; a pair needs at least two") from None
-        if root.is_file() and root.suffix.lower() in IMAGE_EXTENSIONS:
-            raise InputError(
-                root, "is a single image; give a video or a folder of frames"
-            ) from None
-        raise
-    sources = [path for path, kind in found if kind != "flows"]
-    if not sources:
-        raise InputError(root, "holds flow files, not frames or videos")
-    return sources
-
-
-def _read_source(source: Path, size: tuple[int, int], cache_dir: Path | None) -> np.ndarray:
-    """All frames of ``source`` at ``size``: ``(T, H, W, 3)`` uint8 RGB, from the cache if any.
-
-    The cache file is ``cache_dir/<key>.npy``, the key hashing the resolved path and the size;
-    it is written atomically, so a killed run leaves no partial entry."""
-    path = None
-    if cache_dir is not None:
-        key = hashlib.sha1(f"{source.resolve()}|{size[0]}x{size[1]}".encode()).hexdigest()[:16]
-        path = cache_dir / f"{key}.npy"
-        if path.is_file():
-            return np.load(path, mmap_mode="r")
-    frames = np.stack([frame[:, :, ::-1] for _stem, frame in iter_frames(source, size)])
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            np.save(tmp, frames)
-    return frames
-
-
-class VideoFramePairs(Dataset):
-    """Unlabelled pairs of frames ``gap`` apart from real videos, for unsupervised flow losses.
-
-    Args:
-        root: a video, a folder of frames, or a folder whose entries (videos, folders of at
-            least two frames) are the sources (`motionlayers.data.folders.find_sources`; folders
-            of flow files are skipped).
-        size: ``(H, W)`` every frame is resized to, once (area when shrinking).
-        gap: frames from ``t`` to ``t + gap`` make a pair.
-        cache_dir: where the resized frames are cached (``.npy`` per source); None: in memory.
-        flip: flip both frames horizontally for half of the items (fixed per index and seed).
-        seed: seed of the flips.
-        names: keep only the sources of these names (`sources`); None: all.
-
-    Attributes:
-        sources: the names of the sources used (a file's or folder's name), in order.
-
-    Items:
-        ``{"frame0", "frame1": (3, H, W) float32 RGB in [0, 1]}``.
-
-    Raises:
-        InputError: a missing root, a root with no frames, a source with fewer than
-            ``gap + 1`` frames, an unknown name.
-    """
-
-    def __init__(
-        self,
-        root: str | Path,
-        size: tuple[int, int],
-        gap: int = 1,
-        cache_dir: str | Path | None = None,
-        flip: bool = True,
-        seed: int = 0,
-        names: Sequence[str] | None = None,
-    ):
-        if len(size) != 2 or min(size) < 1:
-            raise InputError("size", f"expected (height, width) > 0, got {tuple(size)}")
-        if gap < 1:
-            raise InputError("gap", f"must be >= 1, got {gap}")
-        root = Path(root)
-        self.size, self.gap, self.flip, self.seed = (int(size[0]), int(size[1])), gap, flip, seed
-        found = {path.name: path for path in _frame_sources(root)}
-        if names is not None:
-            unknown = sorted(set(names) - set(found))
-            if unknown:
-                raise InputError("names", f"unknown sources {unknown}; valid: {sorted(found)}")
-            found = {name: path for name, path in found.items() if name in set(names)}
-        self.sources = list(found)
-        cache = Path(cache_dir) if cache_dir is not None else None
-        self._frames = [_read_source(path, self.size, cache) for path in found.values()]
-        self._pairs: list[tuple[int, int]] = []
-        for s, (path, frames) in enumerate(zip(found.values(), self._frames)):
-            if len(frames) <= gap:
-                raise InputError(path, f"has {len(frames)} frame(s); a pair needs {gap + 1}")
-            self._pairs += [(s, t) for t in range(len(frames) - gap)]
-
-    def __len__(self) -> int:
-        return len(self._pairs)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        source, start = self._pairs[_check_index(index, len(self._pairs))]
-        frames = self._frames[source]
-        flipped = self.flip and make_rng((self.seed, index)).uniform() < 0.5
-        item = {}
-        for key, frame in (("frame0", frames[start]), ("frame1", frames[start + self.gap])):
-            image = frame[:, ::-1] if flipped else frame
-            tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
-            item[key] = tensor.float() / 255
-        return item
-
-
-__all__ = ["SmallObjectPairs", "SyntheticFramePairs", "VideoFramePairs"]
+__all__ = ["SyntheticFramePairs"]

@@ -17,13 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from motionlayers.defaults import LEARNED_FLOW_WEIGHTS as LEARNED_BACKENDS
 from motionlayers.errors import InputError
 from motionlayers.flow.backends import FlowBackend
 from motionlayers.flow.resize import resize_flow
 from motionlayers.io.frames import resize_image
 
-LEARNED_BACKENDS = {"soflow": "soflow.pt", "raft-small": "raft-small.pt"}
-"""Backend name -> the shipped weights file it loads by default (``motionlayers/weights``)."""
 MAX_PIXELS = 256 * 448
 """Default largest frame area the network reads (larger frames are resized down)."""
 

@@ -223,7 +223,7 @@ BUILTIN = (
         build="motionlayers.methods.flow_backend:LearnedFlowBackend",
         module="motionlayers.methods.soflow:SoFlowMethod",
         load="motionlayers.methods.soflow:load_soflow_model",
-        recipes=("soflow", "raft-small-synthetic", "soflow-tiny"),
+        recipes=("soflow", "raft-small-synthetic", "soflow-small-objects", "soflow-tiny"),
         datasets="motionlayers.methods.soflow:build_flow_datasets",
     ),
     MethodEntry(

@@ -249,7 +249,7 @@ GENERATED = ("synthetic", "small-objects")
 
 
 def _generated(kind: str, length: int, seed: int, height: int, width: int) -> Dataset:
-    from motionlayers.data.flow_pairs import SmallObjectPairs, SyntheticFramePairs
+    from motionlayers.data import SmallObjectPairs, SyntheticFramePairs
 
     if kind == "synthetic":
         return _Labelled(SyntheticFramePairs(length, height, width, seed=seed))
@@ -258,7 +258,7 @@ def _generated(kind: str, length: int, seed: int, height: int, width: int) -> Da
 
 def _real(path: str, data: dict[str, Any], seed: int) -> tuple[Dataset, Dataset]:
     """Real pairs split by source (whole sequences), ``val_fraction`` of them held out."""
-    from motionlayers.data.flow_pairs import VideoFramePairs
+    from motionlayers.data import VideoFramePairs
 
     size = (int(data["height"]), int(data["width"]))
     everything = VideoFramePairs(path, size, cache_dir=data.get("cache_dir"), seed=seed)

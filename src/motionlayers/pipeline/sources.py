@@ -272,11 +272,20 @@ def flow_samples(
     if flow_size is not None:
         flow_backend.check_size(*flow_size, name="working size")
 
-    def flow(a: tuple[str, np.ndarray], b: tuple[str, np.ndarray]) -> torch.Tensor:
-        computed = flow_backend(a[1], b[1], stem=a[0])
+    def working(computed: np.ndarray) -> torch.Tensor:
         if size is not None and computed.shape[:2] != size:
             computed = resize_flow(computed, *size)
         return to_tensor(computed)[0]
+
+    def flows(pairs: list[tuple[tuple[str, np.ndarray], tuple[str, np.ndarray]]]) -> list:
+        """One flow per pair: a batching backend (a network) computes them in one call."""
+        if flow_backend.batch_size > 1:
+            computed = flow_backend.compute_pairs(
+                [a[1] for a, _ in pairs], [b[1] for _, b in pairs]
+            )
+        else:
+            computed = [flow_backend(a[1], b[1], stem=a[0]) for a, b in pairs]
+        return [working(flow) for flow in computed]
 
     frames = source.frames()
     if max_frames is not None:
@@ -285,18 +294,32 @@ def flow_samples(
     previous_full: np.ndarray | None = None
     last_flow: torch.Tensor | None = None
     index = 0
+    pending: list[tuple[tuple[str, np.ndarray], tuple[str, np.ndarray], np.ndarray]] = []
+
+    def flush() -> Iterator[FlowSample]:
+        nonlocal index, last_flow
+        for (a, _, full), computed in zip(pending, flows([(a, b) for a, b, _ in pending])):
+            last_flow = computed
+            yield FlowSample(index, a[0], computed, full, _size(full))
+            index += 1
+        pending.clear()
+
     for stem, frame in frames:
         current = (stem, resize_image(frame, flow_size) if flow_size is not None else frame)
         if previous is not None and previous_full is not None:
-            last_flow = flow(previous, current)
-            yield FlowSample(index, previous[0], last_flow, previous_full, _size(previous_full))
-            index += 1
+            pending.append((previous, current, previous_full))
+            if len(pending) >= flow_backend.batch_size:
+                yield from flush()
         older, previous, previous_full = previous, current, frame
+    yield from flush()
     if previous is None or previous_full is None:
         raise InputError(source.name, "holds no frames")
     if older is None or last_flow is None:
         raise InputError(source.name, "needs at least two frames to compute flow, found one")
-    final = last_flow.clone() if flow_backend.name == "precomputed" else -flow(previous, older)
+    if flow_backend.name == "precomputed":
+        final = last_flow.clone()
+    else:
+        final = -flows([(previous, older)])[0]
     yield FlowSample(index, previous[0], final, previous_full, _size(previous_full))
 
 
