@@ -5,8 +5,8 @@ baselines, scored with the davis16 protocol (J, mean of sequence means) and time
         --methods em classical-em:1 classical-em:10 classical-em:100 robust-layers
 
 Every method sees the flows that ``motionlayers segment`` computes (`pipeline.sources.flow_samples`:
-frames resized to the working size, OpenCV DIS medium, the last frame's flow from the negated
-backward flow), cached under ``--cache``; the time per frame is the method's alone (flow
+frames resized to the working size, OpenCV DIS medium or the backend of ``--flow``, the last
+frame's flow from the negated backward flow), cached under ``--cache``; the time per frame is the method's alone (flow
 excluded: it is reported once). Predictions go through the pipeline's steps (Hungarian temporal
 linking, temporal smoothing along the flow over ``--temporal-radius`` frames each side, the
 background choice,
@@ -35,6 +35,7 @@ sequence.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 import time
@@ -44,6 +45,7 @@ import cv2
 import numpy as np
 import torch
 
+from motionlayers.defaults import DEFAULT_FLOW_BACKEND
 from motionlayers.eval import evaluate_folders
 from motionlayers.flow import FLOW_OVERSAMPLING
 from motionlayers.io import list_masks, read_mask, write_mask
@@ -73,14 +75,16 @@ RULES = ("largest", "border", "border-labels")
 
 
 def sequence_flows(
-    frames_dir: Path, size: tuple[int, int], cache: Path
+    frames_dir: Path, size: tuple[int, int], cache: Path, backend: str = DEFAULT_FLOW_BACKEND
 ) -> tuple[list[str], torch.Tensor]:
-    """Stems and flows ``(T, 2, h, w)`` of a sequence, as ``segment`` computes them (cached)."""
-    path = cache / f"{frames_dir.name}_{size[0]}x{size[1]}_os{FLOW_OVERSAMPLING}.npz"
+    """Stems and flows ``(T, 2, h, w)`` of a sequence, as ``segment --flow BACKEND`` computes
+    them (cached; the default backend keeps the cache names it always had)."""
+    tag = "" if backend == DEFAULT_FLOW_BACKEND else re.sub(r"[^\w.-]+", "_", backend) + "_"
+    path = cache / f"{tag}{frames_dir.name}_{size[0]}x{size[1]}_os{FLOW_OVERSAMPLING}.npz"
     if path.exists():
         data = np.load(path)
         return [str(s) for s in data["stems"]], torch.from_numpy(data["flows"])
-    samples = list(flow_samples(open_source(frames_dir), "dis-medium", size, FLOW_OVERSAMPLING))
+    samples = list(flow_samples(open_source(frames_dir), backend, size, FLOW_OVERSAMPLING))
     stems, flows = [s.stem for s in samples], torch.stack([s.flow for s in samples])
     cache.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, stems=np.array(stems), flows=flows.numpy())
@@ -169,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         data = {}
         start = time.perf_counter()
         for seq in sequences:
-            stems, flows = sequence_flows(frames_root / seq, size, Path(args.cache))
+            stems, flows = sequence_flows(frames_root / seq, size, Path(args.cache), args.flow)
             # davis16 scores every annotated frame but the first and the last: keep the first
             # F scored ones, and give the protocol the frames around them as the boundaries.
             end = min(1 + args.scored_frames, len(stems) - 1)
@@ -299,6 +303,12 @@ def main(argv: list[str] | None = None) -> int:
         help="score the first F frames of each sequence that davis16 scores (default: all)",
     )
     parser.add_argument("--size", default="128x224", help="working size HxW")
+    parser.add_argument(
+        "--flow",
+        default=DEFAULT_FLOW_BACKEND,
+        help=f"segment's --flow: the flow backend (default {DEFAULT_FLOW_BACKEND}; e.g. "
+        "dis-fine, raft-small, soflow:WEIGHTS)",
+    )
     parser.add_argument(
         "--chunk",
         type=int,
