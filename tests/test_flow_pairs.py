@@ -285,3 +285,34 @@ def test_video_pairs_from_a_video_file(tmp_path: Path) -> None:
     write_video(tmp_path / "still.avi", 1)
     with pytest.raises(InputError, match="1 frame"):
         VideoFramePairs(tmp_path / "still.avi", (12, 16))
+
+
+# --- ImageTextures ------------------------------------------------------------------------
+
+
+def test_real_image_textures_keep_the_flow_exact(tmp_path: Path) -> None:
+    from motionlayers.data import ImageTextures
+
+    from motionlayers.data.compositing import random_texture
+
+    for name, seed in (("a", 0), ("b", 1)):  # smooth photographs: interpolation stays exact
+        (tmp_path / "images" / name).mkdir(parents=True)
+        for t in range(6):
+            image = random_texture(np.random.default_rng((seed, t)), 60, 80).astype(np.uint8)
+            cv2.imwrite(str(tmp_path / "images" / name / f"{t:05d}.png"), image)
+    textures = ImageTextures(tmp_path / "images", size=(60, 80), step=2)
+    assert len(textures) == 6  # frames 0, 2, 4 of each
+    crop = textures.crop(np.random.default_rng(0), 20, 30)
+    assert crop.shape == (20, 30, 3) and crop.dtype == np.float32 and 0 <= crop.min()
+    again = textures.crop(np.random.default_rng(0), 20, 30)
+    np.testing.assert_array_equal(crop, again)
+    data = SyntheticFramePairs(3, 48, 80, seed=3, blur=0, lighting=0, noise=0, textures=textures)
+    plain = SyntheticFramePairs(3, 48, 80, seed=3, blur=0, lighting=0, noise=0)
+    for i in range(3):
+        item = data[i]
+        torch.testing.assert_close(item["flow"], plain[i]["flow"])  # textures change no motion
+        assert not torch.equal(item["frame0"], plain[i]["frame0"])
+        valid = item["valid"] > 0
+        assert warp_error(item)[valid].median() < 0.01
+    with pytest.raises(InputError, match="step"):
+        ImageTextures(tmp_path / "images", step=0)

@@ -12,7 +12,7 @@ consecutive frames of real videos for unsupervised losses.
 
 from motionlayers.data.compositing import composite, inverse_points, random_texture
 from motionlayers.data.dataset import MODES, SyntheticFlowDataset
-from motionlayers.data.flow_pairs import SyntheticFramePairs
+from motionlayers.data.flow_pairs import ImageTextures, SyntheticFramePairs
 from motionlayers.data.layered import (
     LayeredSequence,
     SynthConfig,
@@ -40,6 +40,7 @@ __all__ = [
     "SmallObjectPairs",
     "SynthConfig",
     "SyntheticFlowDataset",
+    "ImageTextures",
     "SyntheticFramePairs",
     "VideoFramePairs",
     "composite",

@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -130,10 +131,60 @@ class _Scene:
     layer_flows: np.ndarray
 
 
-def _layer_texture(rng: np.random.Generator, support: np.ndarray) -> np.ndarray:
-    """`random_texture` ``(H, W, 3)`` over the bounding box of ``support`` ``(H, W)`` bool (plus
-    the reach of bicubic sampling), zero elsewhere: compositing reads a layer's texture only
-    where its support maps, and a full-frame texture per object would triple the cost."""
+class ImageTextures:
+    """Real images as layer textures (FlyingChairs' idea): a network trained on generated
+    textures alone meets photographs' statistics for the first time on real video.
+
+    Every ``step``-th frame of the sources under ``root`` (a video, a folder of frames or a
+    folder of them, as `motionlayers.data.video_pairs.VideoFramePairs` reads) at ``size``,
+    cached the same way. `crop` cuts a random window at a random scale, flipped half the time.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        size: tuple[int, int] = (240, 427),
+        step: int = 5,
+        cache_dir: str | Path | None = None,
+    ):
+        from motionlayers.data.video_pairs import _frame_sources, _read_source
+
+        if step < 1:
+            raise InputError("step", f"must be >= 1, got {step}")
+        cache = Path(cache_dir) if cache_dir is not None else None
+        sources = _frame_sources(Path(root))
+        self.images = [
+            frame for path in sources for frame in _read_source(path, size, cache)[::step]
+        ]
+        self.root = Path(root)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def crop(self, rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+        """A random window of a random image resized to ``(height, width, 3)`` float32 RGB in
+        [0, 255]: scale 0.5x to 2x, a horizontal flip half the time."""
+        image = self.images[int(rng.integers(len(self.images)))]
+        rows, cols = image.shape[:2]
+        scale = float(np.exp(rng.uniform(np.log(0.5), np.log(2.0))))
+        h = int(np.clip(round(height / scale), 4, rows))
+        w = int(np.clip(round(width / scale), 4, cols))
+        y, x = int(rng.integers(rows - h + 1)), int(rng.integers(cols - w + 1))
+        window = np.asarray(image[y : y + h, x : x + w], dtype=np.float32)
+        if rng.uniform() < 0.5:
+            window = window[:, ::-1]
+        return cv2.resize(
+            np.ascontiguousarray(window), (width, height), interpolation=cv2.INTER_LINEAR
+        )
+
+
+def _layer_texture(
+    rng: np.random.Generator, support: np.ndarray, images: ImageTextures | None = None
+) -> np.ndarray:
+    """A texture ``(H, W, 3)`` over the bounding box of ``support`` ``(H, W)`` bool (plus the
+    reach of bicubic sampling), zero elsewhere: compositing reads a layer's texture only where
+    its support maps, and a full-frame texture per object would triple the cost. A crop of
+    ``images`` when given, else `random_texture`."""
     rows, cols = np.nonzero(support.any(axis=1))[0], np.nonzero(support.any(axis=0))[0]
     texture = np.zeros((*support.shape, 3), dtype=np.float32)
     if rows.size == 0:
@@ -141,11 +192,16 @@ def _layer_texture(rng: np.random.Generator, support: np.ndarray) -> np.ndarray:
     y0, y1 = max(rows[0] - 4, 0), rows[-1] + 5
     x0, x1 = max(cols[0] - 4, 0), cols[-1] + 5
     box = texture[y0:y1, x0:x1]
-    box[:] = random_texture(rng, box.shape[0], box.shape[1])
+    if images is not None:
+        box[:] = images.crop(rng, box.shape[0], box.shape[1])
+    else:
+        box[:] = random_texture(rng, box.shape[0], box.shape[1])
     return texture
 
 
-def _layered_scene(rng: np.random.Generator, config: SynthConfig) -> _Scene:
+def _layered_scene(
+    rng: np.random.Generator, config: SynthConfig, images: ImageTextures | None = None
+) -> _Scene:
     """One layered scene drawn as `generate_sequence` draws its first step, kept with frame 1's
     labels (which the occlusion mask needs and `LayeredSequence` does not keep)."""
     h, w = config.height, config.width
@@ -161,7 +217,7 @@ def _layered_scene(rng: np.random.Generator, config: SynthConfig) -> _Scene:
         thetas.append(ensure_contrast(rng, theta, thetas[0], supports[k], config.min_contrast))
     theta = np.stack(thetas)
     layer_flows = render(torch.as_tensor(theta)[None], "quadratic12", h, w)[0].numpy()
-    textures = np.stack([_layer_texture(rng, support) for support in supports])
+    textures = np.stack([_layer_texture(rng, support, images) for support in supports])
     labels0, image0 = composite(supports, None, textures)
     maps = next(iter_source_maps(theta, "quadratic12", 1, h, w, margin=4))
     labels1, image1 = composite(supports, maps, textures)
@@ -194,6 +250,8 @@ class SyntheticFramePairs(Dataset):
         layers: ``(min, max)`` number of foreground objects, inclusive.
         max_motion: largest displacement as a fraction of the width.
         blur, lighting, noise: see above (``noise`` in [0, 1] intensity units).
+        textures: real images (`ImageTextures`) the layers are cut from; None: generated
+            textures (`motionlayers.data.compositing.random_texture`).
 
     Items:
         ``{"frame0", "frame1": (3, H, W), "flow": (2, H, W), "valid": (H, W)}`` float32.
@@ -210,6 +268,7 @@ class SyntheticFramePairs(Dataset):
         blur: float = 0.5,
         lighting: float = 0.1,
         noise: float = 0.01,
+        textures: ImageTextures | None = None,
     ):
         if length < 1:
             raise InputError("length", f"need at least one item, got {length}")
@@ -225,13 +284,14 @@ class SyntheticFramePairs(Dataset):
         self.blur = _check_range("blur", blur, 0.0, 1.0)
         self.lighting = _check_range("lighting", lighting, 0.0, 0.9)
         self.noise = _check_range("noise", noise, 0.0, 1.0)
+        self.textures = textures
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         index = _check_index(index, self.length)
-        scene = _layered_scene(make_rng((self.seed, index, 0)), self.config)
+        scene = _layered_scene(make_rng((self.seed, index, 0)), self.config, self.textures)
         rng = make_rng((self.seed, index, 1))
         frame0, frame1 = scene.frames
         if rng.uniform() < self.blur:
@@ -247,4 +307,4 @@ class SyntheticFramePairs(Dataset):
         return _item(frame0, frame1, scene.flow, valid)
 
 
-__all__ = ["SyntheticFramePairs"]
+__all__ = ["ImageTextures", "SyntheticFramePairs"]

@@ -75,6 +75,7 @@ DATA = {
     "frame-pair": {
         **_COMMON_DATA,
         "real_source": Key(str | None),
+        "textures": Key(str | None),
         "real_share": Key(float, low=0.0, high=0.95),
     },
 }

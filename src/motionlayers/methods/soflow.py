@@ -248,11 +248,13 @@ GENERATED = ("synthetic", "small-objects")
 """Generated sources of ``data.source`` (exact flow); any other value is a path of video."""
 
 
-def _generated(kind: str, length: int, seed: int, height: int, width: int) -> Dataset:
+def _generated(
+    kind: str, length: int, seed: int, height: int, width: int, textures: Any = None
+) -> Dataset:
     from motionlayers.data import SmallObjectPairs, SyntheticFramePairs
 
     if kind == "synthetic":
-        return _Labelled(SyntheticFramePairs(length, height, width, seed=seed))
+        return _Labelled(SyntheticFramePairs(length, height, width, seed=seed, textures=textures))
     return _Labelled(SmallObjectPairs(length, height, width, seed=seed))
 
 
@@ -278,14 +280,20 @@ def build_flow_datasets(config: dict[str, Any]) -> tuple[Dataset, Dataset]:
     """``(train, val)`` image pairs for a recipe's ``data``: ``source`` (``synthetic``,
     ``small-objects`` or a path of real video), optionally ``real_source`` (real video mixed
     into generated pairs, unsupervised; ``real_share`` of the training items), ``height``,
-    ``width``, ``train_length``, ``val_length``. Validation: held-out generated pairs when
+    ``width``, ``train_length``, ``val_length``, optionally ``textures`` (a path of real
+    images the generated layers are cut from). Validation: held-out generated pairs when
     the source is generated (EPE), else held-out real sequences (unsupervised loss)."""
     data, seed = config["data"], int(config.get("seed", 0))
     source = str(data.get("source", "synthetic"))
     height, width = int(data["height"]), int(data["width"])
     if source not in GENERATED:
         return _real(source, data, seed)
-    train = _generated(source, int(data["train_length"]), seed, height, width)
+    textures = None
+    if data.get("textures"):  # real images as layer textures; validation keeps generated ones
+        from motionlayers.data import ImageTextures
+
+        textures = ImageTextures(str(data["textures"]), cache_dir=data.get("cache_dir"))
+    train = _generated(source, int(data["train_length"]), seed, height, width, textures)
     val = _generated(source, int(data["val_length"]), seed + 1_000_003, height, width)
     real = data.get("real_source")
     if real:
