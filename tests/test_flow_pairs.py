@@ -292,7 +292,6 @@ def test_video_pairs_from_a_video_file(tmp_path: Path) -> None:
 
 def test_real_image_textures_keep_the_flow_exact(tmp_path: Path) -> None:
     from motionlayers.data import ImageTextures
-
     from motionlayers.data.compositing import random_texture
 
     for name, seed in (("a", 0), ("b", 1)):  # smooth photographs: interpolation stays exact
