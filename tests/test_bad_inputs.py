@@ -341,8 +341,26 @@ OPTIONS = [  # working size and methods
     Case("unknown method", seg_frames("--method", "nope"), r"method: unknown method 'nope'"),
     Case(
         "unknown flow backend",
+        lambda tmp: ["segment", str(frames_dir(tmp)), "-o", OUT, *FAST, "--flow", "pwc-net"],
+        r"flow backend: unknown 'pwc-net'",
+    ),
+    Case(
+        "raft without weights",
         lambda tmp: ["segment", str(frames_dir(tmp)), "-o", OUT, *FAST, "--flow", "raft"],
-        r"flow backend: unknown 'raft'",
+        r"raft needs a checkpoint file of RAFT weights",
+    ),
+    Case(
+        "missing flow network weights",
+        lambda tmp: [
+            "segment",
+            str(frames_dir(tmp)),
+            "-o",
+            OUT,
+            *FAST,
+            "--flow",
+            f"soflow:{tmp}/none.pt",
+        ],
+        r"none.pt: checkpoint does not exist",
     ),
     Case(
         "flow: unknown backend",
