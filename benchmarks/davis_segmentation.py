@@ -6,10 +6,10 @@ baselines, scored with the davis16 protocol (J, mean of sequence means) and time
 
 Every method sees the flows that ``motionlayers segment`` computes (`pipeline.sources.flow_samples`:
 frames resized to the working size, OpenCV DIS medium or the backend of ``--flow``, the last
-frame's flow from the negated backward flow), cached under ``--cache``; the time per frame is the method's alone (flow
-excluded: it is reported once). Predictions go through the pipeline's steps (Hungarian temporal
-linking, temporal smoothing along the flow over ``--temporal-radius`` frames each side, the
-background choice,
+frame's flow from the negated backward flow), cached under ``--cache``; the time per frame is
+the method's alone (flow excluded: it is reported once). Predictions go through the
+pipeline's steps (Hungarian temporal linking, temporal smoothing along the flow over
+``--temporal-radius`` frames each side, the background choice,
 `absorb_explained` with ``--explained-ratio``, upsampling of the soft masks to 854x480,
 boundaries snapped to the frame's edges with ``--snap-radius``, the guide being the 240p frame
 enlarged to 854x480, the foreground refined by the frame's colours with ``--colour-weight``,
@@ -245,8 +245,8 @@ def run(args: argparse.Namespace) -> int:
             )
     chunking = "" if args.chunk is None else f", chunk {args.chunk} overlap {args.chunk_overlap}"
     print(
-        f"\nDAVIS-2016 train, {len(sequences)} sequences, {frames_total} scored frames, flow DIS "
-        f"medium {size[0]}x{size[1]} (computed at {FLOW_OVERSAMPLING}x), {args.threads} CPU "
+        f"\nDAVIS-2016 train, {len(sequences)} sequences, {frames_total} scored frames, flow "
+        f"{args.flow} {size[0]}x{size[1]} (computed at {FLOW_OVERSAMPLING}x), {args.threads} CPU "
         f"thread(s), batch {args.batch_size}, "
         f"explained ratio {args.explained_ratio:g}, temporal radius {args.temporal_radius}, "
         f"snap radius {args.snap_radius:g}, colour weight {args.colour:g}, border limit "
