@@ -67,14 +67,28 @@ class FlowBackend:
     ) -> list[np.ndarray]:
         """Forward flows ``[(H, W, 2)]`` float32, one per pair ``(frames0[i], frames1[i])``.
 
-        The frames are as `__call__` takes them; this default calls it once per pair.
+        The frames are as `__call__` takes them. With `batch_size` 1 each pair is one
+        `__call__`; otherwise the checked pairs (`prepare_pairs`) go to `compute_batch`
+        ``batch_size`` at a time.
 
         Raises:
             ShapeError: the lists differ in length, or the frames of a pair differ in size.
             InputError: a frame is not uint8 or too small (see `__call__`).
         """
         _check_lengths(frames0, frames1)
-        return [self(frame0, frame1) for frame0, frame1 in zip(frames0, frames1)]
+        if self.batch_size == 1:
+            return [self(frame0, frame1) for frame0, frame1 in zip(frames0, frames1)]
+        images0, images1 = self.prepare_pairs(frames0, frames1)
+        flows: list[np.ndarray] = []
+        for start in range(0, len(images0), self.batch_size):
+            chunk = slice(start, start + self.batch_size)
+            flows.extend(_as_flow(f) for f in self.compute_batch(images0[chunk], images1[chunk]))
+        return flows
+
+    def compute_batch(self, images0: list[np.ndarray], images1: list[np.ndarray]) -> list:
+        """Flows of up to `batch_size` prepared pairs of one size (`compute`'s inputs); a
+        batching backend overrides this (default: `compute` on each pair)."""
+        return [self.compute(image0, image1) for image0, image1 in zip(images0, images1)]
 
     def prepare(self, frame0: np.ndarray, frame1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The two frames checked and converted as `compute` takes them (see `colour`)."""

@@ -105,15 +105,8 @@ class RAFTBackend(FlowBackend):
     def compute(self, image0: np.ndarray, image1: np.ndarray) -> np.ndarray:
         return self._run(image0[None], image1[None])[0]
 
-    def compute_pairs(
-        self, frames0: list[np.ndarray], frames1: list[np.ndarray]
-    ) -> list[np.ndarray]:
-        images0, images1 = self.prepare_pairs(frames0, frames1)
-        flows: list[np.ndarray] = []
-        for start in range(0, len(images0), self.batch_size):
-            stop = start + self.batch_size
-            flows.extend(self._run(np.stack(images0[start:stop]), np.stack(images1[start:stop])))
-        return flows
+    def compute_batch(self, images0: list[np.ndarray], images1: list[np.ndarray]) -> list:
+        return self._run(np.stack(images0), np.stack(images1))
 
     @torch.inference_mode()
     def _run(self, batch0: np.ndarray, batch1: np.ndarray) -> list[np.ndarray]:

@@ -100,20 +100,10 @@ class LearnedFlowBackend(FlowBackend):
         return max(self.min_side, round(height * scale)), max(self.min_side, round(width * scale))
 
     def compute(self, image0: np.ndarray, image1: np.ndarray) -> np.ndarray:
-        return self._run([image0], [image1])[0]
+        return self.compute_batch([image0], [image1])[0]
 
-    def compute_pairs(
-        self, frames0: list[np.ndarray], frames1: list[np.ndarray]
-    ) -> list[np.ndarray]:
-        images0, images1 = self.prepare_pairs(frames0, frames1)
-        flows: list[np.ndarray] = []
-        for start in range(0, len(images0), self.batch_size):
-            chunk = slice(start, start + self.batch_size)
-            flows.extend(self._run(images0[chunk], images1[chunk]))
-        return flows
-
-    def _run(self, images0: list[np.ndarray], images1: list[np.ndarray]) -> list[np.ndarray]:
-        """Flows of prepared ``(H, W, 3)`` uint8 BGR images, at their size."""
+    def compute_batch(self, images0: list[np.ndarray], images1: list[np.ndarray]) -> list:
+        """Flows of prepared ``(H, W, 3)`` uint8 BGR images of one size, at their size."""
         import torch
 
         height, width = images0[0].shape[:2]

@@ -206,27 +206,12 @@ class SoFlowMethod(L.LightningModule):
         return {"optimizer": optimiser, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
-class _Labelled(Dataset):
-    """Items of a generated dataset with ``supervised = 1``; only the keys training reads."""
+class _PairItems(Dataset):
+    """Items with the keys training reads and ``supervised`` 1 (a generated pair with its exact
+    flow) or 0 (a real pair: zero flow and no valid pixel, so that it batches with the others)."""
 
-    def __init__(self, source: Dataset):
-        self.source = source
-
-    def __len__(self) -> int:
-        return len(self.source)  # type: ignore[arg-type]
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        item = self.source[index]
-        keys = ("frame0", "frame1", "flow", "valid")
-        return {**{k: item[k] for k in keys}, "supervised": torch.tensor(1.0)}
-
-
-class _Unlabelled(Dataset):
-    """Real pairs with zero flow, no valid pixel and ``supervised = 0`` (to batch with the
-    generated ones)."""
-
-    def __init__(self, source: Dataset):
-        self.source = source
+    def __init__(self, source: Dataset, supervised: bool):
+        self.source, self.supervised = source, supervised
 
     def __len__(self) -> int:
         return len(self.source)  # type: ignore[arg-type]
@@ -234,13 +219,17 @@ class _Unlabelled(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         item = self.source[index]
         frame0, frame1 = item["frame0"], item["frame1"]
-        height, width = frame0.shape[-2:]
+        if self.supervised:
+            flow, valid = item["flow"], item["valid"]
+        else:
+            flow, valid = torch.zeros(2, *frame0.shape[-2:]), torch.zeros(frame0.shape[-2:])
+        flag = torch.tensor(float(self.supervised))
         return {
             "frame0": frame0,
             "frame1": frame1,
-            "flow": torch.zeros(2, height, width),
-            "valid": torch.zeros(height, width),
-            "supervised": torch.tensor(0.0),
+            "flow": flow,
+            "valid": valid,
+            "supervised": flag,
         }
 
 
@@ -254,8 +243,9 @@ def _generated(
     from motionlayers.data import SmallObjectPairs, SyntheticFramePairs
 
     if kind == "synthetic":
-        return _Labelled(SyntheticFramePairs(length, height, width, seed=seed, textures=textures))
-    return _Labelled(SmallObjectPairs(length, height, width, seed=seed))
+        pairs = SyntheticFramePairs(length, height, width, seed=seed, textures=textures)
+        return _PairItems(pairs, supervised=True)
+    return _PairItems(SmallObjectPairs(length, height, width, seed=seed), supervised=True)
 
 
 def _real(path: str, data: dict[str, Any], seed: int) -> tuple[Dataset, Dataset]:
@@ -273,7 +263,7 @@ def _real(path: str, data: dict[str, Any], seed: int) -> tuple[Dataset, Dataset]
     cache = data.get("cache_dir")
     train = VideoFramePairs(path, size, cache_dir=cache, seed=seed, names=order[count:])
     val = VideoFramePairs(path, size, cache_dir=cache, seed=seed + 1, names=order[:count])
-    return _Unlabelled(train), _Unlabelled(val)
+    return _PairItems(train, supervised=False), _PairItems(val, supervised=False)
 
 
 def build_flow_datasets(config: dict[str, Any]) -> tuple[Dataset, Dataset]:
