@@ -187,6 +187,8 @@ def test_builtin_methods_are_the_ones_listed_in_defaults() -> None:
             assert (WEIGHTS_DIR / file).is_file() and (WEIGHTS_DIR / file).with_suffix(
                 ".md"
             ).is_file()
+    for file in defaults.LEARNED_FLOW_WEIGHTS.values():  # the flow networks' models
+        assert (WEIGHTS_DIR / file).is_file() and (WEIGHTS_DIR / file).with_suffix(".md").is_file()
 
 
 def test_the_default_flow_backend_is_written_once() -> None:
