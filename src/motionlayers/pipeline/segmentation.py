@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from motionlayers import __version__
@@ -183,6 +182,8 @@ def _adapted(run: Run, samples: Iterator[FlowSample]) -> Iterator[FlowSample]:
     """The samples of ``run``, whose method becomes a copy fine-tuned on the first
     `ADAPT_FRAMES` flows (`motionlayers.methods.adapt`): those samples are held while it
     adapts, then segmented first, so that memory stays bounded and no flow is computed twice."""
+    import torch
+
     from motionlayers.methods.adapt import ADAPT_FRAMES, adapt_method
 
     stream = iter(samples)
