@@ -9,8 +9,8 @@ import torch
 
 from motionlayers.data.compositing import random_texture
 from motionlayers.errors import InputError
+from motionlayers.flow.warp import backward_warp
 from motionlayers.losses.flow import (
-    backward_warp,
     census_penalty,
     edge_aware_smoothness,
     endpoint_error,

@@ -15,6 +15,7 @@ import torch
 from torch.nn import functional as F
 
 from motionlayers.errors import InputError
+from motionlayers.flow.warp import backward_warp
 
 PHOTOMETRIC = ("ssim", "census", "ssim+census", "l1")
 """Photometric penalties `photometric_loss` knows."""
@@ -22,28 +23,6 @@ SMOOTHNESS_ALPHA = 20.0
 """Edge weight of the smoothness term, alpha_smoo (thesis 7.4.4)."""
 SEQUENCE_GAMMA = 0.8
 """Weight decay over iterations, gamma (RAFT, eq. 7.35)."""
-
-
-def pixel_grid(height: int, width: int, like: torch.Tensor) -> torch.Tensor:
-    """``(1, 2, H, W)`` pixel coordinates ``(x, y)``, integers at pixel centres."""
-    ys = torch.arange(height, dtype=like.dtype, device=like.device)
-    xs = torch.arange(width, dtype=like.dtype, device=like.device)
-    y, x = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack((x, y))[None]
-
-
-def backward_warp(image: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``image`` sampled at ``p + flow(p)``: ``(B, C, H, W)`` and ``(B, 2, H, W)`` ->
-    ``(warped (B, C, H, W), inside (B, 1, H, W))`` where ``inside`` is 1.0 where ``p + w``
-    falls inside the image (bilinear; border values outside)."""
-    height, width = image.shape[-2:]
-    position = pixel_grid(height, width, flow) + flow
-    scale = position.new_tensor([2 / max(width - 1, 1), 2 / max(height - 1, 1)]).view(1, 2, 1, 1)
-    grid = (position * scale - 1).permute(0, 2, 3, 1)
-    warped = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
-    x, y = position[:, 0:1], position[:, 1:2]
-    inside = (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)
-    return warped, inside.to(image.dtype)
 
 
 def ssim_penalty(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -194,7 +173,6 @@ __all__ = [
     "PHOTOMETRIC",
     "SEQUENCE_GAMMA",
     "SMOOTHNESS_ALPHA",
-    "backward_warp",
     "census_penalty",
     "census_transform",
     "edge_aware_smoothness",
@@ -203,7 +181,6 @@ __all__ = [
     "masked_mean",
     "photometric_loss",
     "photometric_penalty",
-    "pixel_grid",
     "sequence_loss",
     "sequence_weights",
     "ssim_penalty",

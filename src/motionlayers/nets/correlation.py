@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from motionlayers.errors import ShapeError
+from motionlayers.flow.warp import pixel_grid
 
 
 def _check_pair(features0: torch.Tensor, features1: torch.Tensor, radius: int) -> None:
@@ -221,12 +222,7 @@ class AllPairsCorrelationPyramid(nn.Module):
     def lookup(self, pyramid: list[torch.Tensor], flow: torch.Tensor) -> torch.Tensor:
         """``(B, channels, H, W)`` around ``p + flow`` (``flow (B, 2, H, W)``, feature px)."""
         batch, _, height, width = flow.shape
-        ys, xs = torch.meshgrid(
-            torch.arange(height, device=flow.device, dtype=flow.dtype),
-            torch.arange(width, device=flow.device, dtype=flow.dtype),
-            indexing="ij",
-        )
-        target = torch.stack((xs, ys))[None] + flow  # (B, 2, H, W): p + w
+        target = pixel_grid(height, width, flow) + flow  # (B, 2, H, W): p + w
         centre = target.permute(0, 2, 3, 1).reshape(-1, 1, 2)
         offsets = _window_offsets(self.lookup_radius, flow.device)
         features = []

@@ -16,10 +16,10 @@ radius 1, 57.0 -> 57.3 before the shape steps (radius 2: 57.0); 1.7 ms per frame
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from motionlayers.defaults import TEMPORAL_RADIUS
 from motionlayers.errors import InputError, ShapeError
+from motionlayers.flow.warp import inside, pixel_grid, sample_at
 
 __all__ = ["TEMPORAL_RADIUS", "smooth_masks"]
 
@@ -70,7 +70,7 @@ def _warped_mean(masks: torch.Tensor, flows: torch.Tensor, radius: int) -> torch
     (p_{k-1})`` in frame t + k; in frame t - k it is at the ``y`` with ``y + f_{t-k}(y) =
     p_{k-1}``, found by fixed-point iterations (exact for a locally constant flow)."""
     frames, _, height, width = masks.shape
-    grid = _pixel_grid(height, width, masks)
+    grid = pixel_grid(height, width, masks)
     total = masks.clone()
     count = torch.ones(frames, 1, height, width, dtype=masks.dtype, device=masks.device)
     reach = min(radius, frames - 1)
@@ -78,10 +78,10 @@ def _warped_mean(masks: torch.Tensor, flows: torch.Tensor, radius: int) -> torch
     position, alive = grid.expand(frames, -1, -1, -1).contiguous(), None
     for k in range(1, reach + 1):
         position = position[: frames - k]
-        position = position + _sample(flows[k - 1 : frames - 1], position)
-        alive = _inside(position) if alive is None else alive[: frames - k] & _inside(position)
+        position = position + sample_at(flows[k - 1 : frames - 1], position)
+        alive = inside(position) if alive is None else alive[: frames - k] & inside(position)
         weight = alive.to(masks.dtype)
-        total[: frames - k] += weight * _sample(masks[k:], position)
+        total[: frames - k] += weight * sample_at(masks[k:], position)
         count[: frames - k] += weight
     # backward: rows t in [k, T) of frame t - k
     position, alive = grid.expand(frames, -1, -1, -1).contiguous(), None
@@ -90,35 +90,9 @@ def _warped_mean(masks: torch.Tensor, flows: torch.Tensor, radius: int) -> torch
         flow = flows[: frames - k]
         position = target
         for _ in range(INVERSE_ITERATIONS):
-            position = target - _sample(flow, position)
-        alive = _inside(position) if alive is None else alive[1:] & _inside(position)
+            position = target - sample_at(flow, position)
+        alive = inside(position) if alive is None else alive[1:] & inside(position)
         weight = alive.to(masks.dtype)
-        total[k:] += weight * _sample(masks[: frames - k], position)
+        total[k:] += weight * sample_at(masks[: frames - k], position)
         count[k:] += weight
     return total / count
-
-
-def _pixel_grid(height: int, width: int, like: torch.Tensor) -> torch.Tensor:
-    """``(1, 2, H, W)`` pixel coordinates (x, y)."""
-    ys = torch.arange(height, dtype=like.dtype, device=like.device)
-    xs = torch.arange(width, dtype=like.dtype, device=like.device)
-    y, x = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([x, y])[None]
-
-
-def _sample(values: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
-    """Bilinear samples ``(N, C, H, W)`` of ``values (N, C, H, W)`` at pixel positions
-    ``(N, 2, H, W)`` (x, y), clamped to the image."""
-    height, width = values.shape[-2:]
-    scale = position.new_tensor([2 / max(width - 1, 1), 2 / max(height - 1, 1)]).view(1, 2, 1, 1)
-    normalised = (position * scale - 1).permute(0, 2, 3, 1)
-    return F.grid_sample(
-        values, normalised, mode="bilinear", padding_mode="border", align_corners=True
-    )
-
-
-def _inside(position: torch.Tensor) -> torch.Tensor:
-    """``(N, 1, H, W)`` bool: positions ``(N, 2, H, W)`` within the image."""
-    height, width = position.shape[-2:]
-    x, y = position[:, 0], position[:, 1]
-    return ((x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)).unsqueeze(1)
