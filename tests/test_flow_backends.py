@@ -185,9 +185,9 @@ class Recorder(FlowBackend):
         self.images.append(image0)
         return np.full((*image0.shape[:2], 2), float(len(self.images)))
 
-    def compute_pairs(self, frames0, frames1):
+    def compute_pairs(self, frames0, frames1, stems=None):
         self.batches.append(len(frames0))
-        return super().compute_pairs(frames0, frames1)
+        return super().compute_pairs(frames0, frames1, stems)
 
 
 def test_colour_backends_receive_bgr_and_grey_backends_grey():

@@ -63,21 +63,27 @@ class FlowBackend:
         return _as_flow(self.compute(image0, image1))
 
     def compute_pairs(
-        self, frames0: list[np.ndarray], frames1: list[np.ndarray]
+        self,
+        frames0: list[np.ndarray],
+        frames1: list[np.ndarray],
+        stems: list[str] | None = None,
     ) -> list[np.ndarray]:
         """Forward flows ``[(H, W, 2)]`` float32, one per pair ``(frames0[i], frames1[i])``.
 
         The frames are as `__call__` takes them. With `batch_size` 1 each pair is one
-        `__call__`; otherwise the checked pairs (`prepare_pairs`) go to `compute_batch`
-        ``batch_size`` at a time.
+        `__call__` (with ``stems[i]``, which the precomputed backend needs); otherwise the
+        checked pairs (`prepare_pairs`) go to `compute_batch` ``batch_size`` at a time.
 
         Raises:
             ShapeError: the lists differ in length, or the frames of a pair differ in size.
             InputError: a frame is not uint8 or too small (see `__call__`).
         """
         _check_lengths(frames0, frames1)
+        if stems is not None and len(stems) != len(frames0):
+            raise ShapeError(f"{len(stems)} stems for {len(frames0)} frame pairs")
         if self.batch_size == 1:
-            return [self(frame0, frame1) for frame0, frame1 in zip(frames0, frames1)]
+            named = stems if stems is not None else [None] * len(frames0)
+            return [self(a, b, stem=stem) for a, b, stem in zip(frames0, frames1, named)]
         images0, images1 = self.prepare_pairs(frames0, frames1)
         flows: list[np.ndarray] = []
         for start in range(0, len(images0), self.batch_size):

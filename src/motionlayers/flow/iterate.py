@@ -75,11 +75,8 @@ def _pairs(
         previous = next(frames, None)
         pairs = 0
         for batch in _batches(previous, frames, max(1, backend.batch_size)):
-            if backend.batch_size <= 1:  # one pair; the precomputed backend needs its stem
-                stem0, frame0, frame1 = batch[0]
-                flows = [backend(frame0, frame1, stem=stem0)]
-            else:
-                flows = backend.compute_pairs([b[1] for b in batch], [b[2] for b in batch])
+            stems, frames0, frames1 = (list(column) for column in zip(*batch))
+            flows = backend.compute_pairs(frames0, frames1, stems)
             for (stem0, frame0, _), flow in zip(batch, flows, strict=True):
                 height, width = size if size is not None else frame0.shape[:2]
                 if flow.shape[:2] != (height, width):

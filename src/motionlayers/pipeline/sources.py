@@ -278,13 +278,10 @@ def flow_samples(
         return to_tensor(computed)[0]
 
     def flows(pairs: list[tuple[tuple[str, np.ndarray], tuple[str, np.ndarray]]]) -> list:
-        """One flow per pair: a batching backend (a network) computes them in one call."""
-        if flow_backend.batch_size > 1:
-            computed = flow_backend.compute_pairs(
-                [a[1] for a, _ in pairs], [b[1] for _, b in pairs]
-            )
-        else:
-            computed = [flow_backend(a[1], b[1], stem=a[0]) for a, b in pairs]
+        """One flow per pair ``((stem0, frame0), (stem1, frame1))``; a batching backend (a
+        network) computes them in one call."""
+        frames0, frames1 = [a[1] for a, _ in pairs], [b[1] for _, b in pairs]
+        computed = flow_backend.compute_pairs(frames0, frames1, [a[0] for a, _ in pairs])
         return [working(flow) for flow in computed]
 
     frames = source.frames()
