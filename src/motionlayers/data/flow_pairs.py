@@ -147,12 +147,12 @@ class ImageTextures:
         step: int = 5,
         cache_dir: str | Path | None = None,
     ):
-        from motionlayers.data.video_pairs import _frame_sources, _read_source
+        from motionlayers.data.video_pairs import _read_source, frame_sources
 
         if step < 1:
             raise InputError("step", f"must be >= 1, got {step}")
         cache = Path(cache_dir) if cache_dir is not None else None
-        sources = _frame_sources(Path(root))
+        sources = frame_sources(Path(root))
         self.images = [
             frame for path in sources for frame in _read_source(path, size, cache)[::step]
         ]

@@ -19,7 +19,7 @@ from motionlayers.io.atomic import atomic_path
 from motionlayers.io.frames import IMAGE_EXTENSIONS, iter_frames
 
 
-def _frame_sources(root: Path) -> list[Path]:
+def frame_sources(root: Path) -> list[Path]:
     """Videos and folders of frames of ``root`` (`find_sources`: inside a folder of sources,
     an entry with a single frame is not a source and is skipped), with clear errors."""
     try:
@@ -98,7 +98,7 @@ class VideoFramePairs(Dataset):
             raise InputError("gap", f"must be >= 1, got {gap}")
         root = Path(root)
         self.size, self.gap, self.flip, self.seed = (int(size[0]), int(size[1])), gap, flip, seed
-        found = {path.name: path for path in _frame_sources(root)}
+        found = {path.name: path for path in frame_sources(root)}
         if names is not None:
             unknown = sorted(set(names) - set(found))
             if unknown:
@@ -128,4 +128,4 @@ class VideoFramePairs(Dataset):
         return item
 
 
-__all__ = ["VideoFramePairs"]
+__all__ = ["VideoFramePairs", "frame_sources"]

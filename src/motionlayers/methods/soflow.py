@@ -251,10 +251,10 @@ def _generated(
 def _real(path: str, data: dict[str, Any], seed: int) -> tuple[Dataset, Dataset]:
     """Real pairs split by source (whole sequences), ``val_fraction`` of them held out."""
     from motionlayers.data import VideoFramePairs
+    from motionlayers.data.video_pairs import frame_sources
 
     size = (int(data["height"]), int(data["width"]))
-    everything = VideoFramePairs(path, size, cache_dir=data.get("cache_dir"), seed=seed)
-    names = list(everything.sources)
+    names = [source.name for source in frame_sources(Path(path))]  # no frame is read yet
     if len(names) < 2:
         raise InputError(path, "needs at least two videos or sequences (train and validation)")
     generator = torch.Generator().manual_seed(seed)
