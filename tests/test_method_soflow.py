@@ -154,6 +154,8 @@ def test_learned_backend_errors(weights, tmp_path, monkeypatch):
         get_backend(f"soflow:{tmp_path / 'missing.pt'}")
     with pytest.raises(InputError, match="batch_size"):
         get_backend(f"soflow:{weights}", batch_size=0)
+    with pytest.raises(InputError, match="not a torch device"):
+        get_backend(f"soflow:{weights}", device="banana")
 
 
 def test_a_flow_network_is_trainable_but_no_segmentation_method():

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from motionlayers.defaults import LEARNED_FLOW_WEIGHTS as LEARNED_BACKENDS
+from motionlayers.devices import resolve_device
 from motionlayers.errors import InputError
 from motionlayers.flow.backends import FlowBackend
 from motionlayers.flow.resize import resize_flow
@@ -45,11 +46,12 @@ def shipped_flow_weights(name: str) -> Path:
 
 
 def _device(device: str) -> str:
+    """``"auto"``: a GPU when there is one; any other name checked by `resolve_device`."""
     import torch
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+    return resolve_device(device)
 
 
 class LearnedFlowBackend(FlowBackend):

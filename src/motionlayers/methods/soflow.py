@@ -36,7 +36,7 @@ from motionlayers.losses.flow import (
     forward_backward_occlusion,
     masked_mean,
     photometric_loss,
-    sequence_weights,
+    sequence_loss,
 )
 from motionlayers.methods.weights import load_trained, write_weights
 from motionlayers.nets.flownet import FLOW_VARIANTS, flow_network
@@ -111,20 +111,26 @@ class SoFlowMethod(L.LightningModule):
             )
         else:
             flows = self.net(frame0, frame1, int(hp["train_iterations"]))
-        weights = sequence_weights(len(flows), float(hp["gamma"]))
+        gamma = float(hp["gamma"])
         batch_size = frame0.shape[0]
         total = frame0.new_zeros(())
         parts: dict[str, torch.Tensor] = {}
         if supervised.any():
             valid = batch["valid"].float() * supervised.view(-1, 1, 1)
             truth = batch["flow"].float()
-            l1 = [masked_mean((f[:batch_size] - truth).abs().sum(1), valid) for f in flows]
-            parts["supervised"] = sum(w * x for w, x in zip(weights, l1, strict=True))  # type: ignore[assignment]
+
+            def l1(flow: torch.Tensor) -> torch.Tensor:
+                return masked_mean((flow[:batch_size] - truth).abs().sum(1), valid)
+
+            parts["supervised"] = sequence_loss(flows, l1, gamma)
             parts["epe"] = endpoint_error(flows[-1][:batch_size].detach(), truth, valid)
             total = total + parts["supervised"]
         if not supervised.all():
-            terms = [self._unsupervised(f, frame0, frame1, ~supervised, occlusion) for f in flows]
-            parts["unsupervised"] = sum(w * x for w, x in zip(weights, terms, strict=True))  # type: ignore[assignment]
+            parts["unsupervised"] = sequence_loss(
+                flows,
+                lambda f: self._unsupervised(f, frame0, frame1, ~supervised, occlusion),
+                gamma,
+            )
             total = total + parts["unsupervised"]
         parts["loss"] = total
         return parts
